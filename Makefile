@@ -1,0 +1,24 @@
+# Set-up and entry points. `make test` and `make demo` work from a fresh clone: they create .venv and install.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+demo: $(STAMP)
+	$(BIN)/python -m sepaudio.demo --out demo_out
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_conv_tasnet.py
+
+clean:
+	rm -rf $(VENV) demo_out exp

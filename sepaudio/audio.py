@@ -1,0 +1,123 @@
+"""Load, validate, resample and save audio. The only module that touches soundfile.
+
+Waveforms are float32 tensors of shape ``(channels, time)``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+from .errors import AudioError
+from .fileio import atomic_path
+
+__all__ = ["load", "save", "resample", "info", "validate", "AudioError"]
+
+
+def info(path: str | os.PathLike) -> sf._SoundFileInfo:
+    """Header of an audio file (sample rate, channels, frames) without reading the samples."""
+    path = _existing(path)
+    try:
+        return sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise AudioError(f"{path}: not a readable audio file (WAV, FLAC or OGG expected): {err}") from err
+
+
+def load(
+    path: str | os.PathLike,
+    sample_rate: int | None = None,
+    mono: bool = False,
+    channels: int | None = None,
+    start: int = 0,
+    frames: int = -1,
+) -> tuple[torch.Tensor, int]:
+    """Read an audio file into a float32 tensor.
+
+    Args:
+        path: WAV, FLAC or OGG file.
+        sample_rate: resample to this rate; ``None`` keeps the file's rate.
+        mono: average the channels into one. Without it the channels are kept as they are.
+        channels: the channel count the caller can take (checked after ``mono``); ``None`` takes any.
+        start, frames: read ``frames`` samples from sample ``start`` (``-1``: to the end), in the file's rate.
+
+    Returns:
+        ``(waveform, rate)``: waveform of shape ``(channels, time)`` and its sample rate.
+
+    Raises:
+        AudioError: missing or unreadable file, zero samples, NaN/Inf samples, or a channel count other than
+            ``channels``.
+    """
+    path = _existing(path)
+    try:
+        data, rate = sf.read(str(path), start=start, frames=frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise AudioError(f"{path}: not a readable audio file (WAV, FLAC or OGG expected): {err}") from err
+    wav = torch.from_numpy(np.ascontiguousarray(data.T))
+    if mono and wav.shape[0] > 1:
+        wav = wav.mean(0, keepdim=True)
+    if channels is not None and wav.shape[0] != channels:
+        hint = " Pass mono=True (command line: --mono) to mix it down." if channels == 1 else ""
+        raise AudioError(f"{path}: has {wav.shape[0]} channel(s) but {channels} are expected.{hint}")
+    validate(wav, path)
+    if sample_rate is not None and sample_rate != rate:
+        wav = resample(wav, rate, sample_rate)
+        rate = sample_rate
+    return wav, rate
+
+
+def validate(wav: torch.Tensor, source: str | os.PathLike = "<tensor>") -> torch.Tensor:
+    """Check a waveform has samples and that all are finite; return it unchanged.
+
+    Shape: any, time last.
+    """
+    if wav.numel() == 0 or wav.shape[-1] == 0:
+        raise AudioError(f"{source}: has zero samples; give a recording with audio in it.")
+    if not torch.isfinite(wav).all():
+        bad = (~torch.isfinite(wav)).sum().item()
+        raise AudioError(f"{source}: {bad} sample(s) are NaN or Inf; re-export or clean the file.")
+    return wav
+
+
+def resample(wav: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
+    """Band-limited resampling (torchaudio). Shape: ``(..., time)`` -> ``(..., new_time)``."""
+    if orig_rate == new_rate:
+        return wav
+    return AF.resample(wav, int(orig_rate), int(new_rate))
+
+
+def save(path: str | os.PathLike, wav: torch.Tensor, sample_rate: int, subtype: str | None = None) -> Path:
+    """Write a waveform atomically (temporary file, then rename).
+
+    Args:
+        path: destination; the format follows the extension (.wav, .flac, .ogg).
+        wav: ``(time)`` or ``(channels, time)``.
+        sample_rate: samples per second.
+        subtype: soundfile subtype; WAV defaults to 32-bit float so nothing clips, others to soundfile's default.
+    """
+    path = Path(path)
+    wav = validate(torch.as_tensor(wav).detach().float().cpu(), path)
+    if wav.dim() == 1:
+        wav = wav.unsqueeze(0)
+    if wav.dim() != 2:
+        raise AudioError(f"{path}: cannot save a tensor of shape {tuple(wav.shape)}; give (time) or (channels, time).")
+    if subtype is None and path.suffix.lower() == ".wav":
+        subtype = "FLOAT"
+    with atomic_path(path) as tmp:
+        try:
+            sf.write(str(tmp), wav.T.numpy(), int(sample_rate), subtype=subtype)
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+            raise AudioError(f"{path}: could not write audio ({err}); use a .wav, .flac or .ogg name.") from err
+    return path
+
+
+def _existing(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file; check the path.")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file.")
+    return path

@@ -1,0 +1,120 @@
+"""On-the-fly mixing of single-speaker utterances: the one mixing implementation for separation and extraction."""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .. import audio
+from ..errors import DatasetError
+from .registry import register_dataset
+from .speakers import list_audio, scan_speakers
+
+
+@register_dataset("mix_on_the_fly")
+class OnTheFlyMixtures(Dataset):
+    """Random mixtures of ``n_src`` distinct speakers drawn from ``root/<speaker>/*.wav``.
+
+    The first source is the reference level; every other source is scaled to a random target-to-interferer ratio
+    in ``snr_range`` dB. Optional noise from ``noise_root`` is added at a random SNR (relative to the speech sum)
+    in ``noise_snr_range``; the sources stay clean.
+
+    Args:
+        root: folder of speaker sub-folders.
+        n_src: speakers per mixture.
+        segment: seconds per item (utterances are cropped or zero-padded at a random offset).
+        sample_rate: files of other rates are resampled.
+        snr_range: (low, high) dB of the first source over each other source.
+        noise_root: optional folder of noise recordings.
+        noise_snr_range: (low, high) dB of speech over noise.
+        length: items per epoch.
+        seed: fixed mixtures (item ``i`` is always the same) when set, e.g. for validation; random otherwise.
+        speakers: restrict to these speaker names (e.g. held-out speakers for testing).
+        enrollment: also return an enrollment utterance of the first speaker (never the target utterance).
+        enrollment_seconds: enrollment length (cropped / padded); default ``segment``.
+
+    Items:
+        ``mixture`` (T,), ``sources`` (n_src, T), ``speakers`` (n_src,) indices into ``self.speaker_names``;
+        with ``enrollment``: ``target`` (T,) = sources[0], ``enrollment`` (Te,), ``speaker`` () long.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        n_src: int = 2,
+        segment: float = 2.0,
+        sample_rate: int = 8000,
+        snr_range: Sequence[float] = (-5.0, 5.0),
+        noise_root: str | os.PathLike | None = None,
+        noise_snr_range: Sequence[float] = (10.0, 20.0),
+        length: int = 1000,
+        seed: int | None = None,
+        speakers: Sequence[str] | None = None,
+        enrollment: bool = False,
+        enrollment_seconds: float | None = None,
+    ):
+        utterances = scan_speakers(root, min_utterances=2 if enrollment else 1)
+        if speakers is not None:
+            missing = sorted(set(speakers) - set(utterances))
+            if missing:
+                raise DatasetError(f"{root}: speaker folder(s) {missing} not found (or too few utterances).")
+            utterances = {s: utterances[s] for s in speakers}
+        if len(utterances) < n_src:
+            raise DatasetError(f"{root}: {len(utterances)} speaker(s) found, a {n_src}-source mixture needs {n_src}.")
+        self.speaker_names = sorted(utterances)
+        self.utterances = [utterances[s] for s in self.speaker_names]
+        self.noises = list_audio(noise_root) if noise_root is not None else []
+        if noise_root is not None and not self.noises:
+            raise DatasetError(f"{noise_root}: no .wav/.flac/.ogg noise files found.")
+        self.n_src, self.sample_rate, self.length, self.seed = n_src, sample_rate, length, seed
+        self.samples = int(segment * sample_rate)
+        self.enroll_samples = int((enrollment_seconds or segment) * sample_rate)
+        self.snr_range, self.noise_snr_range, self.enrollment = tuple(snr_range), tuple(noise_snr_range), enrollment
+
+    def __len__(self) -> int:
+        return self.length
+
+    @functools.lru_cache(maxsize=512)
+    def _load(self, path: Path) -> torch.Tensor:
+        return audio.load(path, sample_rate=self.sample_rate, mono=True)[0][0]
+
+    def _crop(self, wav: torch.Tensor, samples: int, rng: np.random.Generator) -> torch.Tensor:
+        if wav.shape[0] >= samples:
+            start = rng.integers(wav.shape[0] - samples + 1)
+            return wav[start:start + samples]
+        out = torch.zeros(samples)
+        start = rng.integers(samples - wav.shape[0] + 1)
+        out[start:start + wav.shape[0]] = wav
+        return out
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        seed = [self.seed, index] if self.seed is not None else int(torch.randint(0, 2**62, ()))
+        rng = np.random.default_rng(seed)
+        spk = rng.choice(len(self.utterances), self.n_src, replace=False)
+        picks = [int(rng.integers(len(self.utterances[s]))) for s in spk]
+        sources = torch.stack([self._crop(self._load(self.utterances[s][u]), self.samples, rng)
+                               for s, u in zip(spk, picks)])
+        power = sources.pow(2).mean(-1).clamp_min(1e-10)
+        ratios_db = np.concatenate([[0.0], rng.uniform(*self.snr_range, self.n_src - 1)])
+        sources = sources * torch.sqrt(power[0] / power / torch.from_numpy(10 ** (ratios_db / 10)).float())[:, None]
+        mixture = sources.sum(0)
+        if self.noises:
+            noise = self._crop(self._load(self.noises[rng.integers(len(self.noises))]), self.samples, rng)
+            snr = rng.uniform(*self.noise_snr_range)
+            mixture = mixture + noise * torch.sqrt(mixture.pow(2).mean() / noise.pow(2).mean().clamp_min(1e-10)
+                                                   / 10 ** (snr / 10))
+        peak = mixture.abs().max().clamp_min(1e-8)
+        scale = 0.9 / peak if peak > 0.9 else 1.0
+        item = {"mixture": mixture * scale, "sources": sources * scale,
+                "speakers": torch.as_tensor(spk, dtype=torch.long)}
+        if self.enrollment:
+            others = [u for u in range(len(self.utterances[spk[0]])) if u != picks[0]]
+            enroll = self._load(self.utterances[spk[0]][others[rng.integers(len(others))]])
+            item.update(target=item["sources"][0], speaker=item["speakers"][0],
+                        enrollment=self._crop(enroll, self.enroll_samples, rng))
+        return item

@@ -1,0 +1,8 @@
+"""Models, one file per family. Every model is registered by name; :func:`load_model` rebuilds any saved one."""
+from .base import (EncoderMaskerDecoder, SepaudioModel, create_model, list_models, load_model, model_from_record,
+                   register_model)
+from .conv_tasnet import ConvTasNet
+from .mitas import MiTAS
+
+__all__ = ["SepaudioModel", "EncoderMaskerDecoder", "ConvTasNet", "MiTAS", "create_model", "list_models", "load_model",
+           "model_from_record", "register_model"]

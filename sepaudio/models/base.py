@@ -1,0 +1,213 @@
+"""Model base classes: constructor-argument capture, registry, one-file save / load, encoder-masker-decoder.
+
+A saved model is one ``torch.save`` file holding ``{"sepaudio_format", "model", "model_args", "state_dict",
+"versions"}``; :func:`load_model` rebuilds it from the registry. Lightning checkpoints written by
+``sepaudio train`` carry the same record under ``"sepaudio_model"`` and load the same way.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..errors import ModelFileError
+from ..fileio import atomic_path
+
+FORMAT_VERSION = 1
+_REGISTRY: dict[str, Callable[..., "SepaudioModel"]] = {}
+
+
+def register_model(name: str) -> Callable:
+    """Register a model class (or a factory function of a named variant, timm style) under ``name``."""
+
+    def decorator(obj):
+        if name in _REGISTRY and _REGISTRY[name] is not obj:
+            raise ValueError(f"model name {name!r} is registered twice")
+        _REGISTRY[name] = obj
+        if isinstance(obj, type):
+            obj.registered_name = name
+        return obj
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    """Names accepted by :func:`create_model` and configs."""
+    return sorted(_REGISTRY)
+
+
+def create_model(name: str, **kwargs: Any) -> "SepaudioModel":
+    """Build a registered model or variant by name with keyword arguments."""
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    return _REGISTRY[name](**kwargs)
+
+
+class SepaudioModel(nn.Module):
+    """Base of every model: records its constructor arguments so that one file rebuilds it.
+
+    Subclasses take only plain values (numbers, strings, lists, dicts) as constructor arguments, set
+    ``self.sample_rate``, and name in ``input_keys`` the batch entries ``forward`` takes.
+    """
+
+    registered_name: str = ""
+    sample_rate: int
+    #: batch keys (see ``sepaudio.data``) whose tensors are the forward arguments, in order
+    input_keys: tuple[str, ...] = ("mixture",)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        original = cls.__dict__.get("__init__")
+        if original is None:
+            return
+        signature = inspect.signature(original)
+
+        @functools.wraps(original)
+        def __init__(self, *args, **kw):
+            outermost = not self.__dict__.get("_capturing_args", False)
+            if outermost:
+                object.__setattr__(self, "_capturing_args", True)
+            try:
+                original(self, *args, **kw)
+            finally:
+                if outermost:
+                    object.__setattr__(self, "_capturing_args", False)
+            if outermost:
+                bound = signature.bind(self, *args, **kw)
+                bound.apply_defaults()
+                model_args = {k: v for k, v in bound.arguments.items() if k != "self"}
+                for name, param in signature.parameters.items():
+                    if param.kind is param.VAR_KEYWORD:
+                        model_args.update(model_args.pop(name))
+                self.model_args = model_args
+
+        cls.__init__ = __init__
+
+    @property
+    def num_parameters(self) -> int:
+        """Trainable parameters (shared weights counted once)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def serialize(self) -> dict:
+        """The record :meth:`save` writes: name, constructor arguments, weights, versions."""
+        if not self.registered_name:
+            raise TypeError(f"{type(self).__name__} is not registered; decorate it with @register_model(name)")
+        import sepaudio
+
+        return {
+            "sepaudio_format": FORMAT_VERSION,
+            "model": self.registered_name,
+            "model_args": dict(self.model_args),
+            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+            "versions": {"sepaudio": sepaudio.__version__, "torch": str(torch.__version__)},
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the model to one file atomically (a killed run never leaves a half-written file)."""
+        with atomic_path(path) as tmp:
+            torch.save(self.serialize(), tmp)
+        return Path(path)
+
+
+def load_model(path: str | os.PathLike, expected: type | tuple[type, ...] | None = None) -> SepaudioModel:
+    """Rebuild a model saved by :meth:`SepaudioModel.save` or a ``sepaudio train`` checkpoint.
+
+    Args:
+        path: the model file.
+        expected: class(es) the caller can use; another kind raises :class:`ModelFileError`.
+
+    Raises:
+        ModelFileError: missing, corrupt or foreign file, unknown model name, or not of the ``expected`` kind.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file; check the path (models are written by 'sepaudio train').")
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for truncated / foreign files
+        raise ModelFileError(f"{path}: not a readable model file (truncated or not written by torch?): {err}") from err
+    if isinstance(record, dict) and "sepaudio_model" in record and "state_dict" in record:
+        # A training checkpoint: the model's record without weights, and the training module's state dict.
+        weights = {k[len("model."):]: v for k, v in record["state_dict"].items() if k.startswith("model.")}
+        record = {**record["sepaudio_model"], "state_dict": weights}
+    return model_from_record(record, path, expected)
+
+
+def model_from_record(record: Any, source: str | os.PathLike, expected=None) -> SepaudioModel:
+    """Rebuild a model from the record :meth:`SepaudioModel.serialize` returns."""
+    if not isinstance(record, dict) or "sepaudio_format" not in record:
+        keys = ", ".join(sorted(map(str, record))[:8]) if isinstance(record, dict) else type(record).__name__
+        raise ModelFileError(f"{source}: not a sepaudio model file (found: {keys}); give a file written by "
+                             f"'sepaudio train' or model.save().")
+    if record["sepaudio_format"] > FORMAT_VERSION:
+        raise ModelFileError(f"{source}: written by a newer sepaudio ({record.get('versions')}); upgrade sepaudio.")
+    name = record["model"]
+    if name not in _REGISTRY:
+        raise ModelFileError(f"{source}: holds an unknown model {name!r}; known: {', '.join(list_models())}.")
+    model = _REGISTRY[name](**record["model_args"])
+    if expected is not None and not isinstance(model, expected):
+        wanted = expected if isinstance(expected, tuple) else (expected,)
+        raise ModelFileError(f"{source}: holds a {name} model, but this needs "
+                             f"{' or '.join(c.registered_name or c.__name__ for c in wanted)}.")
+    try:
+        model.load_state_dict(record["state_dict"])
+    except RuntimeError as err:
+        raise ModelFileError(f"{source}: weights do not fit a {name} with the stored arguments: {err}") from err
+    return model.eval()
+
+
+def as_batch(wav: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """``(time)`` | ``(batch, time)`` | ``(batch, 1, time)`` -> ``(batch, time)`` and whether input had no batch."""
+    if wav.dim() == 1:
+        return wav.unsqueeze(0), True
+    if wav.dim() == 3:
+        if wav.shape[1] != 1:
+            raise ValueError(f"expected one channel, got shape {tuple(wav.shape)}; mix down to mono first")
+        wav = wav.squeeze(1)
+    if wav.dim() != 2:
+        raise ValueError(f"expected (time), (batch, time) or (batch, 1, time), got shape {tuple(wav.shape)}")
+    return wav, False
+
+
+class EncoderMaskerDecoder(SepaudioModel):
+    """Encoder -> masker (masks) -> masked representation -> decoder, with the same output length as input.
+
+    Args:
+        encoder, decoder: an asteroid-filterbanks pair (see :func:`sepaudio.filterbanks.make_filterbank`).
+        masker: ``(batch, N, frames)`` [, cond] -> masks ``(batch, n_src, N, frames)``.
+        sample_rate: of the waveforms the model takes.
+
+    Shape:
+        wav ``(time)`` | ``(batch, time)`` | ``(batch, 1, time)`` -> ``(batch, n_src, time)``
+        (``(n_src, time)`` for an unbatched input).
+    """
+
+    def __init__(self, encoder: nn.Module, masker: nn.Module, decoder: nn.Module, sample_rate: int):
+        super().__init__()
+        self.encoder, self.masker, self.decoder = encoder, masker, decoder
+        self.sample_rate = sample_rate
+        self.n_src = masker.n_src
+
+    def forward(self, wav: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        wav, unbatched = as_batch(wav)
+        length = wav.shape[-1]
+        rep = self.encoder(self.pad(wav).unsqueeze(1))
+        masks = self.masker(rep, cond) if cond is not None else self.masker(rep)
+        est = self.decoder(masks * rep.unsqueeze(1))[..., :length]
+        return est.squeeze(0) if unbatched else est
+
+    def pad(self, wav: torch.Tensor) -> torch.Tensor:
+        """Zero-pad the end so the frames tile the signal and the decoder gives back every sample.
+
+        Shape: ``(batch, time)`` -> ``(batch, time + extra)``.
+        """
+        fb = self.encoder.filterbank
+        kernel, stride, padding = fb.kernel_size, fb.stride, self.encoder.padding
+        span = wav.shape[-1] + 2 * padding - kernel
+        extra = max(-span, 0) + (-max(span, 0)) % stride
+        return nn.functional.pad(wav, (0, extra)) if extra else wav
