@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import os
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,22 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """Safe YAML that also reads ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``)."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*[eE][-+]?[0-9]+|\.[0-9_]+"
+               r"(?:[eE][-+]?[0-9]+)?|\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str):
+    return yaml.load(text, Loader=_YamlLoader)
+
+
 def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> dict:
     """Read a YAML config, apply ``a.b.c=value`` overrides (values parsed as YAML) and fill defaults.
 
@@ -51,7 +68,7 @@ def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> dict:
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file.")
     try:
-        config = yaml.safe_load(path.read_text()) or {}
+        config = parse_yaml(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     if not isinstance(config, dict):
@@ -66,7 +83,7 @@ def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> dict:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is not a section")
-        node[leaf] = yaml.safe_load(value)
+        node[leaf] = parse_yaml(value)
     config = _merge(copy.deepcopy(DEFAULTS), config)
     for section in ("model", "data", "loss"):
         if "name" not in config[section]:
@@ -86,7 +103,6 @@ class TrainingSystem(L.LightningModule):
     def __init__(self, model: SepaudioModel, loss: torch.nn.Module, optim: dict):
         super().__init__()
         self.model, self.loss, self.optim = model, loss, optim
-        self._pending_rng: dict | None = None
 
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
         output = self.model(*[batch[k] for k in self.model.input_keys])
@@ -119,15 +135,13 @@ class TrainingSystem(L.LightningModule):
                              "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss]}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self._pending_rng = checkpoint.get("rng")
-
-    def on_train_epoch_start(self) -> None:
-        if self._pending_rng is not None:
-            torch.set_rng_state(self._pending_rng["torch"])
-            kind, keys, pos, has_gauss, gauss = self._pending_rng["numpy"]
-            np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-            random.setstate(self._pending_rng["python"])
-            self._pending_rng = None
+        # Restored before the resumed fit creates its data iterators, which is where an uninterrupted run stands
+        # when it saved (the sanity validation, which would draw numbers in between, is skipped on resume).
+        rng = checkpoint["rng"]
+        torch.set_rng_state(rng["torch"])
+        kind, keys, pos, has_gauss, gauss = rng["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+        random.setstate(rng["python"])
 
 
 def build(config: dict) -> tuple[SepaudioModel, torch.nn.Module, DataLoader, DataLoader]:
@@ -172,11 +186,13 @@ def train(config: dict) -> Path:
         loggers.append(L.pytorch.loggers.TensorBoardLogger(exp_dir, name="logs", version="tensorboard"))
     except ModuleNotFoundError:
         pass
+    last = checkpoints / "last.ckpt"
+    if last.exists():
+        trainer_args["num_sanity_val_steps"] = 0
     try:
         trainer = L.Trainer(default_root_dir=exp_dir, callbacks=callbacks, logger=loggers, **trainer_args)
     except TypeError as err:
         raise ConfigError(f"trainer: {err}") from err
-    last = checkpoints / "last.ckpt"
     if last.exists():
         print(f"Resuming from {last}")
     trainer.fit(TrainingSystem(model, loss, config["optim"]), train_loader, valid_loader,

@@ -1,0 +1,179 @@
+"""Classification datasets: folder-per-class corpora, manifests of labelled regions, clips cut with overlap.
+
+A manifest is a CSV with columns ``path,label[,start,stop]`` (seconds; an empty stop means the end of the file).
+:class:`ClipDataset` cuts every region into clips of ``clip_seconds`` with the given overlap (a region shorter
+than a clip gives one zero-padded clip) and returns items ``{"audio": (time,), "label": ()}`` of fixed length.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .. import audio
+from ..errors import DatasetError
+from ..fileio import atomic_path
+from .augment import mixup, random_gain
+from .registry import register_dataset
+from .speakers import list_audio
+
+@dataclass(frozen=True)
+class Region:
+    """A labelled stretch of one file; ``stop=None`` means to the end."""
+
+    path: str
+    label: str
+    start: float = 0.0
+    stop: float | None = None
+
+
+def scan_class_folders(root: str | os.PathLike) -> list[Region]:
+    """``root/<class>/**/*.wav|flac|ogg`` -> one whole-file region per file, labelled by its top folder.
+
+    Raises:
+        DatasetError: ``root`` is missing or holds no class folder with audio.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such folder; give a folder with one sub-folder of audio files per class.")
+    regions = [Region(str(path), folder.name)
+               for folder in sorted(p for p in root.iterdir() if p.is_dir()) for path in list_audio(folder)]
+    if not regions:
+        raise DatasetError(f"{root}: found no audio (.wav/.flac/.ogg) in class sub-folders <root>/<class>/.")
+    return regions
+
+
+def write_manifest(path: str | os.PathLike, regions: Iterable[Region]) -> Path:
+    """Write regions as a CSV manifest (atomically)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label", "start", "stop"])
+        for r in regions:
+            writer.writerow([r.path, r.label, f"{r.start:.3f}", "" if r.stop is None else f"{r.stop:.3f}"])
+    return Path(path)
+
+
+def read_manifest(path: str | os.PathLike) -> list[Region]:
+    """Read a CSV manifest written by :func:`write_manifest`; relative paths are taken from its folder.
+
+    Raises:
+        DatasetError: missing file or missing ``path`` / ``label`` columns.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such manifest; run the recipe's preparation stage first.")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and not {"path", "label"} <= set(rows[0]):
+        raise DatasetError(f"{path}: a manifest needs the columns path,label[,start,stop]; found {list(rows[0])}.")
+    return [Region(str(path.parent / r["path"]), r["label"], float(r.get("start") or 0.0),
+                   float(r["stop"]) if r.get("stop") else None) for r in rows]
+
+
+def clip_starts(length: int, clip: int, overlap: float) -> list[int]:
+    """Start samples of clips of ``clip`` samples over ``length`` samples, consecutive clips overlapping by the
+    fraction ``overlap``; a remainder longer than half a hop gets one more clip ending at the end."""
+    if length <= clip:
+        return [0]
+    hop = max(1, int(round(clip * (1 - overlap))))
+    starts = list(range(0, length - clip + 1, hop))
+    if length - (starts[-1] + clip) > hop // 2:
+        starts.append(length - clip)
+    return starts
+
+
+class ClipDataset(Dataset):
+    """Fixed-length labelled clips cut from regions, with optional gain and mixup augmentation.
+
+    Args:
+        regions: labelled regions (see :func:`scan_class_folders`, :func:`read_manifest`).
+        labels: class names in index order; ``None`` takes the sorted names found in ``regions``.
+        sample_rate: rate of the returned audio (files are resampled clip by clip).
+        clip_seconds: clip length; ``None`` takes each region whole, padded to the longest (for fixed-length
+            corpora such as ESC-50).
+        overlap: fraction of a clip shared by consecutive clips (0 <= overlap < 1).
+        gain_db: random gain in ``[-gain_db, +gain_db]`` dB per item (0: off).
+        mixup_alpha: mix each item with a random other one, weight ~ Beta(alpha, alpha) (0: off; labels become
+            soft vectors).
+        seed: of the augmentation draws.
+
+    Raises:
+        DatasetError: a label outside ``labels``, or an unreadable file.
+
+    Shape:
+        item ``{"audio": (clip_samples,), "label": ()}`` (``(num_classes,)`` float with mixup).
+    """
+
+    def __init__(self, regions: Sequence[Region], labels: Sequence[str] | None = None, sample_rate: int = 16000,
+                 clip_seconds: float | None = 1.0, overlap: float = 0.5, gain_db: float = 0.0,
+                 mixup_alpha: float = 0.0, seed: int = 0):
+        if not 0 <= overlap < 1:
+            raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+        self.labels = list(labels) if labels is not None else sorted({r.label for r in regions})
+        index = {name: i for i, name in enumerate(self.labels)}
+        unknown = sorted({r.label for r in regions} - set(index))
+        if unknown:
+            raise DatasetError(f"labels {unknown} are not among the classes {self.labels}; fix the manifest or "
+                               f"the labels list.")
+        self.sample_rate = sample_rate
+        self.gain_db, self.mixup_alpha = gain_db, mixup_alpha
+        self.rng = np.random.default_rng(seed)
+        # clips: (path, file rate, start sample, frames in the file's rate, label index)
+        self.clips: list[tuple[str, int, int, int, int]] = []
+        spans = []
+        for r in regions:
+            header = audio.info(r.path)
+            rate = header.samplerate
+            start = int(round(r.start * rate))
+            stop = header.frames if r.stop is None else min(header.frames, int(round(r.stop * rate)))
+            spans.append((r, rate, start, max(stop - start, 1)))
+        longest = max((n * sample_rate // rate for _, rate, _, n in spans), default=0)
+        self.clip_samples = int(round(clip_seconds * sample_rate)) if clip_seconds is not None else longest
+        for r, rate, start, frames in spans:
+            clip = int(round(self.clip_samples * rate / sample_rate))
+            for offset in clip_starts(frames, clip, overlap) if clip_seconds is not None else [0]:
+                self.clips.append((r.path, rate, start + offset, min(clip, frames - offset), index[r.label]))
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def load_clip(self, i: int) -> dict:
+        """Item ``i`` without augmentation."""
+        path, _, start, frames, label = self.clips[i]
+        wav, _ = audio.load(path, sample_rate=self.sample_rate, mono=True, start=start, frames=frames)
+        wav = wav[0, : self.clip_samples]
+        if wav.shape[0] < self.clip_samples:
+            wav = torch.nn.functional.pad(wav, (0, self.clip_samples - wav.shape[0]))
+        return {"audio": wav, "label": torch.tensor(label)}
+
+    def __getitem__(self, i: int) -> dict:
+        item = self.load_clip(i)
+        if self.mixup_alpha > 0:
+            other = self.load_clip(int(self.rng.integers(len(self))))
+            item = mixup(item, other, float(self.rng.beta(self.mixup_alpha, self.mixup_alpha)), len(self.labels))
+        if self.gain_db > 0:
+            item["audio"] = random_gain(item["audio"], self.gain_db, self.rng)
+        return item
+
+    def class_counts(self) -> dict[str, int]:
+        """Clips per class."""
+        counts = np.bincount([c[-1] for c in self.clips], minlength=len(self.labels))
+        return dict(zip(self.labels, counts.tolist()))
+
+
+@register_dataset("audio_folder")
+def audio_folder(root: str, labels: Sequence[str] | None = None, **kwargs) -> ClipDataset:
+    """Clips from a folder-per-class corpus ``root/<class>/*.wav`` (keyword arguments: :class:`ClipDataset`)."""
+    return ClipDataset(scan_class_folders(root), labels, **kwargs)
+
+
+@register_dataset("manifest")
+def manifest(path: str, labels: Sequence[str] | None = None, **kwargs) -> ClipDataset:
+    """Clips from a CSV manifest ``path,label[,start,stop]`` (keyword arguments: :class:`ClipDataset`)."""
+    return ClipDataset(read_manifest(path), labels, **kwargs)

@@ -1,0 +1,131 @@
+import csv
+
+import pytest
+import torch
+
+from sepaudio import audio
+from sepaudio.data import LibriMix, OnTheFlyMixtures, create_dataset, read_librimix_csv, scan_speakers
+from sepaudio.data.mini_speech import make_mini_speech_corpus
+from sepaudio.errors import DatasetError
+from sepaudio.metrics import si_sdr
+
+
+def test_mini_corpus_layout_and_idempotence(mini_speech):
+    speakers = scan_speakers(mini_speech)
+    assert sorted(speakers) == ["spk00", "spk01", "spk02", "spk03"]
+    assert all(len(files) == 6 for files in speakers.values())
+    stamp = (mini_speech / "spk00" / "spk00_000.wav").stat().st_mtime_ns
+    make_mini_speech_corpus(mini_speech, n_speakers=4, utterances=6, seconds=1.0)
+    assert (mini_speech / "spk00" / "spk00_000.wav").stat().st_mtime_ns == stamp  # not rewritten
+
+
+def _pitch(wav, rate):
+    """Median autocorrelation pitch (Hz) of the loud 64 ms frames of a waveform."""
+    frames = wav.unfold(0, 512, 256)
+    frames = frames[frames.pow(2).mean(1) > 0.5 * frames.pow(2).mean()]
+    spectrum = torch.fft.rfft(frames - frames.mean(1, keepdim=True), n=1024)
+    acf = torch.fft.irfft(spectrum.abs() ** 2, n=1024)[:, : rate // 60]
+    lags = acf[:, rate // 400:].argmax(1) + rate // 400
+    return rate / lags.float().median().item()
+
+
+def test_mini_speakers_differ_in_pitch(mini_speech):
+    pitches = [_pitch(audio.load(mini_speech / s / f"{s}_000.wav")[0][0], 8000) for s in sorted(scan_speakers(mini_speech))]
+    assert max(pitches) - min(pitches) > 60  # speakers span a wide pitch range
+    assert all(70 < p < 320 for p in pitches)
+
+
+def test_mixtures(mini_speech):
+    data = OnTheFlyMixtures(mini_speech, n_src=3, segment=0.5, length=5, seed=3, snr_range=(0, 0))
+    item = data[2]
+    assert item["mixture"].shape == (4000,) and item["sources"].shape == (3, 4000)
+    assert torch.allclose(item["sources"].sum(0), item["mixture"], atol=1e-6)
+    assert len(set(item["speakers"].tolist())) == 3  # distinct speakers
+    power = item["sources"].pow(2).mean(-1)
+    assert torch.allclose(power, power[0].expand(3), rtol=1e-3)  # 0 dB ratios
+    assert torch.equal(data[2]["mixture"], item["mixture"])  # seeded: fixed mixtures
+    random = OnTheFlyMixtures(mini_speech, n_src=2, segment=0.5, length=5)
+    assert not torch.equal(random[0]["mixture"], random[0]["mixture"])
+
+
+def test_enrollment_is_another_utterance_of_the_target(mini_speech):
+    data = OnTheFlyMixtures(mini_speech, segment=1.5, length=20, seed=0, enrollment=True, enrollment_seconds=1.5)
+    files = scan_speakers(mini_speech)
+    for i in range(20):
+        item = data[i]
+        assert torch.equal(item["target"], item["sources"][0]) and item["speaker"] == item["speakers"][0]
+        # the enrollment matches none of the crops of the target utterance: it is another recording
+        assert si_sdr(item["enrollment"], item["target"]) < 0
+        assert item["enrollment"].shape == (12000,)
+    assert len(files) == 4
+
+
+def test_noise_is_added_to_mixture_only(mini_speech, tmp_path):
+    audio.save(tmp_path / "noise" / "n.wav", 0.1 * torch.randn(1, 8000), 8000)
+    data = OnTheFlyMixtures(mini_speech, segment=0.5, length=2, seed=0, noise_root=tmp_path / "noise",
+                            noise_snr_range=(0, 0))
+    item = data[0]
+    residual = item["mixture"] - item["sources"].sum(0)
+    assert torch.allclose(residual.pow(2).mean(), item["sources"].sum(0).pow(2).mean(), rtol=0.05)
+
+
+def test_mixing_errors(mini_speech, tmp_path):
+    with pytest.raises(DatasetError, match="no such folder"):
+        OnTheFlyMixtures(tmp_path / "absent")
+    with pytest.raises(DatasetError, match="5-source mixture needs 5"):
+        OnTheFlyMixtures(mini_speech, n_src=5)
+    with pytest.raises(DatasetError, match=r"\['ghost'\] not found"):
+        OnTheFlyMixtures(mini_speech, speakers=["spk00", "ghost"])
+    (tmp_path / "empty" / "spk").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="no speaker sub-folder"):
+        scan_speakers(tmp_path / "empty")
+    assert isinstance(create_dataset("mix_on_the_fly", root=mini_speech, length=1), OnTheFlyMixtures)
+
+
+def _fake_librimix(tmp_path, n_src=2, absolute_prefix="/data/somewhere/Libri2Mix/wav8k/min"):
+    """A fake copy of the LibriMix layout whose CSV holds another machine's absolute paths."""
+    root = tmp_path / "Libri2Mix" / "wav8k" / "min"
+    rows = []
+    for k in range(3):
+        mid = f"19-198-000{k}_26-495-000{k}"
+        sources = [0.1 * torch.randn(1, 4000 + 100 * k) for _ in range(n_src)]
+        audio.save(root / "dev" / "mix_clean" / f"{mid}.wav", sum(sources), 8000)
+        for s, src in enumerate(sources, 1):
+            audio.save(root / "dev" / f"s{s}" / f"{mid}.wav", src, 8000)
+        rows.append([mid, f"{absolute_prefix}/dev/mix_clean/{mid}.wav"]
+                    + [f"{absolute_prefix}/dev/s{s}/{mid}.wav" for s in range(1, n_src + 1)] + [4000 + 100 * k])
+    csv_path = root / "metadata" / "mixture_dev_mix_clean.csv"
+    csv_path.parent.mkdir(parents=True)
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["mixture_ID", "mixture_path"] + [f"source_{s}_path" for s in range(1, n_src + 1)] + ["length"])
+        writer.writerows(rows)
+    return csv_path
+
+
+@pytest.mark.parametrize("n_src", [2, 3])
+def test_librimix_reader_relocates_paths(tmp_path, n_src):
+    csv_path = _fake_librimix(tmp_path, n_src)
+    rows = read_librimix_csv(csv_path)
+    assert len(rows) == 3 and all(p.exists() for r in rows for p in [r["mixture"], *r["sources"]])
+    full = LibriMix(csv_path)
+    assert full.n_src == n_src and full[1]["sources"].shape == (n_src, 4100)
+    cropped = LibriMix(csv_path, segment=0.25, seed=0)
+    item = cropped[2]
+    assert item["mixture"].shape == (2000,) and torch.allclose(item["sources"].sum(0), item["mixture"], atol=1e-5)
+
+
+def test_librimix_missing_file_names_the_line(tmp_path):
+    csv_path = _fake_librimix(tmp_path)
+    missing = next((csv_path.parent.parent / "dev" / "s2").iterdir())
+    lines = csv_path.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if missing.stem in text)
+    missing.unlink()
+    with pytest.raises(DatasetError, match=rf"mixture_dev_mix_clean.csv, line {line}: .*{missing.name} not found"):
+        read_librimix_csv(csv_path)
+    with pytest.raises(DatasetError, match="no such metadata CSV"):
+        read_librimix_csv(tmp_path / "nope.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(DatasetError, match="not a LibriMix metadata CSV"):
+        read_librimix_csv(bad)

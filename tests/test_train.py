@@ -1,0 +1,119 @@
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+import sepaudio
+from sepaudio.errors import ConfigError, DatasetError
+from sepaudio.train import load_config, train
+
+TINY_MODEL = {"name": "conv_tasnet", "args": {"n_filters": 16, "bottleneck": 8, "hidden": 16, "skip_channels": 8,
+                                               "blocks": 2, "repeats": 1}}
+
+
+def write_config(path, root, exp_dir, **trainer):
+    config = {
+        "exp_dir": str(exp_dir),
+        "seed": 1,
+        "model": TINY_MODEL,
+        "data": {"name": "mix_on_the_fly", "batch_size": 4,
+                 "train": {"root": str(root), "segment": 0.25, "length": 32},
+                 "valid": {"root": str(root), "segment": 0.25, "length": 8, "seed": 0}},
+        "loss": {"name": "pit_si_sdr"},
+        "optim": {"lr": 0.005},
+        "trainer": {"max_epochs": 3, "enable_progress_bar": False, "log_every_n_steps": 1, **trainer},
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_overrides_and_defaults(tmp_path, mini_speech):
+    path = write_config(tmp_path / "c.yml", mini_speech, tmp_path / "exp")
+    config = load_config(path, ["optim.lr=2e-4", "trainer.max_epochs=7", "data.train.snr_range=[0, 1]", "new.key=x"])
+    assert config["optim"]["lr"] == 2e-4 and config["trainer"]["max_epochs"] == 7
+    assert config["data"]["train"]["snr_range"] == [0, 1] and config["new"] == {"key": "x"}
+    assert config["optim"]["plateau_patience"] == 3  # default filled in
+    assert config["trainer"]["gradient_clip_val"] == 5.0
+
+
+def test_config_errors(tmp_path, mini_speech):
+    with pytest.raises(ConfigError, match="no such config"):
+        load_config(tmp_path / "none.yml")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("model: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    bad.write_text("data: {name: x}\nloss: {name: si_sdr}\n")
+    with pytest.raises(ConfigError, match="'model' needs a 'name'"):
+        load_config(bad)
+    path = write_config(tmp_path / "c.yml", mini_speech, tmp_path / "exp")
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_config(path, ["optim.lr"])
+    with pytest.raises(ConfigError, match="model: .*unknown model 'nope'"):
+        train(load_config(path, ["model.name=nope"]))
+    with pytest.raises(ConfigError, match="model: .*unexpected keyword"):
+        train(load_config(path, ["model.args.wings=2"]))
+    with pytest.raises(ConfigError, match="trainer: .*"):
+        train(load_config(path, ["trainer.warp_speed=9"]))
+    with pytest.raises(DatasetError, match="missing: no such folder"):
+        train(load_config(path, [f"data.train.root={tmp_path / 'missing'}"]))
+
+
+@pytest.mark.slow
+def test_train_end_to_end(tmp_path, mini_speech):
+    exp = train(load_config(write_config(tmp_path / "c.yml", mini_speech, tmp_path / "exp")))
+    for name in ("config.yaml", "model.pt", "training_curves.png", "logs/metrics.csv", "checkpoints/last.ckpt",
+                 "checkpoints/best.ckpt"):
+        assert (exp / name).exists(), name
+    model = sepaudio.load_model(exp / "model.pt")
+    assert model.model_args["blocks"] == 2
+    assert yaml.safe_load((exp / "config.yaml").read_text())["optim"]["lr"] == 0.005
+    with open(exp / "logs" / "metrics.csv") as f:
+        val = [float(r["val_loss"]) for r in csv.DictReader(f) if r.get("val_loss")]
+    assert len(val) == 3 and min(val[1:]) < val[0]  # it learns
+    # the checkpoint also loads as a model, equal to the best one
+    again = sepaudio.load_model(exp / "checkpoints" / "best.ckpt")
+    x = torch.randn(1, 800)
+    assert torch.equal(again(x), model(x))
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_exactly(tmp_path, mini_speech, capsys):
+    """SIGKILL a training process after its first checkpoint, resume, and end where an uninterrupted run ends."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same arithmetic as the single-threaded killed process
+    try:
+        _killed_then_resumed(tmp_path, mini_speech, capsys)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _killed_then_resumed(tmp_path, mini_speech, capsys):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    train(load_config(write_config(tmp_path / "whole.yml", mini_speech, tmp_path / "whole", max_epochs=4)))
+
+    conf = write_config(tmp_path / "killed.yml", mini_speech, tmp_path / "killed", max_epochs=4)
+    last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
+    proc = subprocess.Popen([sys.executable, "-m", "sepaudio", "train", str(conf)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not last.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (tmp_path / "killed" / "model.pt").exists()
+    epoch = torch.load(last, weights_only=True)["epoch"]
+    assert epoch < 3  # killed before the last epoch
+
+    capsys.readouterr()
+    train(load_config(conf))
+    assert "Resuming from" in capsys.readouterr().out
+    a = sepaudio.load_model(tmp_path / "whole" / "model.pt").state_dict()
+    b = sepaudio.load_model(tmp_path / "killed" / "model.pt").state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
