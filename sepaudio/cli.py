@@ -50,7 +50,164 @@ def run_train(args) -> None:
     print(f"model: {exp_dir / 'model.pt'}")
 
 
-COMMANDS = [add_info, add_train]
+def add_separate(sub) -> None:
+    p = sub.add_parser("separate", help="split recordings into their sources with a blind separation model "
+                                        "(one wav per source; long files in bounded memory)")
+    p.add_argument("inputs", nargs="+", metavar="MIX",
+                   help="audio files, folders of them, or @list.txt (one path per line)")
+    p.add_argument("--model", required=True, help="separation model (.pt from 'sepaudio train')")
+    p.add_argument("-o", "--out-dir", required=True, help="folder for <name>_s1.wav, <name>_s2.wav, ...")
+    p.add_argument("--chunk-seconds", type=float, default=8.0, help="chunk length; memory grows with it (8)")
+    p.add_argument("--overlap-seconds", type=float, default=1.0, help="cross-faded overlap of chunks (1)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (cpu)")
+    p.set_defaults(func=run_separate)
+
+
+def run_separate(args) -> None:
+    from .separate import separate_files
+
+    results = separate_files(args.model, args.inputs, args.out_dir, args.chunk_seconds, args.overlap_seconds,
+                             args.device)
+    for outputs in results.values():
+        print(" ".join(map(str, outputs)))
+
+
+def add_extract(sub) -> None:
+    p = sub.add_parser("extract", help="extract one speaker from a recording given an enrollment recording of them "
+                                       "(long files in bounded memory)")
+    p.add_argument("--model", required=True, help="speaker extraction model (.pt from 'sepaudio train')")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--mixture", help="the recording to extract from")
+    which.add_argument("--list", help="text file of 'mixture enrollment [output]' lines (batch form)")
+    p.add_argument("--enroll", help="a recording of the target speaker alone (with --mixture)")
+    p.add_argument("-o", "--out", required=True, help="output wav (with --mixture) or folder (with --list)")
+    p.add_argument("--ivector-model", help="i-vector extractor the model was trained with (i-vector models)")
+    p.add_argument("--chunk-seconds", type=float, default=8.0, help="chunk length; memory grows with it (8)")
+    p.add_argument("--overlap-seconds", type=float, default=1.0, help="cross-faded overlap of chunks (1)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (cpu)")
+    p.set_defaults(func=run_extract)
+
+
+def run_extract(args) -> None:
+    from .errors import ConfigError
+    from .extract import extract_file, extract_list, load_extractor
+
+    if args.list:
+        outputs = extract_list(args.model, args.list, args.out, args.ivector_model, args.chunk_seconds,
+                               args.overlap_seconds, args.device)
+    else:
+        if not args.enroll:
+            raise ConfigError("--mixture needs --enroll ENROLL.wav: a recording of the speaker to extract.")
+        model, ivectors = load_extractor(args.model, args.ivector_model, args.device)
+        outputs = [extract_file(model, args.mixture, args.enroll, args.out, ivectors, args.chunk_seconds,
+                                args.overlap_seconds)]
+    print("\n".join(map(str, outputs)))
+
+
+def add_ivector(sub) -> None:
+    p = sub.add_parser("ivector", help="train an i-vector extractor, or extract i-vectors (and their EER)")
+    commands = p.add_subparsers(dest="ivector_command", required=True, metavar="ACTION")
+    t = commands.add_parser("train", help="train UBM, total variability matrix and (with speakers) LDA")
+    t.add_argument("--wavs", required=True, help="text file of 'path [speaker]' lines")
+    t.add_argument("--out", required=True, help="extractor file to write")
+    t.add_argument("--sample-rate", type=int, default=8000, help="rate the audio is resampled to (8000)")
+    t.add_argument("--components", type=int, default=512, help="Gaussians of the UBM (512)")
+    t.add_argument("--rank", type=int, default=400, help="i-vector dimension (400)")
+    t.add_argument("--lda-dim", type=int, default=0, help="LDA output dimension, needs speakers; 0: none (0)")
+    t.add_argument("--ubm-iterations", type=int, default=4, help="EM iterations after each UBM split (4)")
+    t.add_argument("--tv-iterations", type=int, default=10, help="EM iterations of the T matrix (10)")
+    t.add_argument("--max-utterances", type=int, help="train on at most this many utterances, drawn at random")
+    t.add_argument("--device", default=None, help="cpu or cuda (cuda when available)")
+    t.set_defaults(func=run_ivector)
+    e = commands.add_parser("extract", help="i-vectors of a wav list into DIR/ivectors.pt (+ EER with speakers)")
+    e.add_argument("--model", required=True, help="extractor file from 'sepaudio ivector train'")
+    e.add_argument("--wavs", required=True, help="text file of 'path [speaker]' lines")
+    e.add_argument("--out", required=True, help="output folder")
+    e.add_argument("--device", default=None, help="cpu or cuda (cuda when available)")
+    e.set_defaults(func=run_ivector)
+
+
+def run_ivector(args) -> None:
+    from .speaker.lists import default_device, extract_from_list, train_from_list
+
+    device = args.device or default_device()
+    if args.ivector_command == "train":
+        extractor = train_from_list(args.wavs, args.out, args.sample_rate, args.max_utterances,
+                                    n_components=args.components, rank=args.rank, lda_dim=args.lda_dim,
+                                    ubm_iterations=args.ubm_iterations, tv_iterations=args.tv_iterations,
+                                    device=device)
+        print(f"i-vector extractor ({extractor.dim}-dim): {args.out}")
+        return
+    summary = extract_from_list(args.model, args.wavs, args.out, device=device)
+    eer = f", EER {100 * summary['eer']:.2f} % over {summary['speakers']} speakers" if "eer" in summary else ""
+    print(f"{summary['utterances']} i-vectors ({summary['dim']}-dim) in {args.out}{eer}")
+
+
+def add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="score a trained model on a config's test data: SI-SDRi, SDRi, PESQ, STOI "
+                                        "per utterance (CSV), summary (JSON) and example spectrograms")
+    p.add_argument("config", help="the training config (YAML); data.<split> gives the dataset's arguments")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="override config entries")
+    p.add_argument("--split", default="test", help="data section to evaluate on (test)")
+    p.add_argument("--model", help="model file (default: <exp_dir>/model.pt)")
+    p.add_argument("-o", "--out-dir", help="report folder (default: <exp_dir>/eval_<split>)")
+    p.add_argument("--examples", type=int, default=3, help="items drawn as spectrograms (3)")
+    p.set_defaults(func=run_evaluate)
+
+
+def run_evaluate(args) -> None:
+    from .evaluate import evaluate_config
+    from .train import load_config
+
+    evaluate_config(load_config(args.config, args.overrides), args.split, args.model, args.out_dir, args.examples)
+
+
+def add_classify(sub) -> None:
+    p = sub.add_parser("classify", help="label audio files with a trained classifier: top-k labels and probabilities")
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG; resampled as needed)")
+    p.add_argument("--model", required=True, help="classifier file (model.pt from 'sepaudio train')")
+    p.add_argument("-k", "--top-k", type=int, default=3, help="labels to show per file (3)")
+    p.add_argument("--window", type=float, default=10.0,
+                   help="seconds per block; a file's probabilities are the mean over its blocks (10)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run_classify)
+
+
+def run_classify(args) -> None:
+    from .classify import classify_files, format_classifications
+
+    results = classify_files(args.model, args.files, args.top_k, args.window)
+    print(json.dumps(results, indent=2) if args.json else format_classifications(results).rstrip("\n"))
+
+
+def add_segment(sub) -> None:
+    p = sub.add_parser("segment", help="speech / music / noise / silence timeline of each file (streams long files)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files of any length")
+    p.add_argument("--model", required=True, help="classifier file (model.pt from 'sepaudio train')")
+    p.add_argument("-o", "--out-dir", required=True, help="folder for one timeline per file (<stem>.csv|rttm|txt)")
+    p.add_argument("--format", choices=["csv", "rttm", "audacity"], default="csv",
+                   help="csv (label,start,stop), rttm, or audacity labels (csv)")
+    p.add_argument("--plot", action="store_true", help="also draw <stem>.png: the timeline over the waveform")
+    p.add_argument("--window", type=float, default=1.0, help="seconds of audio per decision (1.0; the training clip)")
+    p.add_argument("--hop", type=float, default=0.1, help="seconds between decisions (0.1)")
+    p.add_argument("--smooth", type=float, default=2.0, help="median filter length in seconds; 0 turns it off (2.0)")
+    p.add_argument("--silence-db", type=float, default=-55.0,
+                   help="frames quieter than this many dBFS are silence (-55)")
+    p.add_argument("--no-silence", action="store_true", help="never label silence")
+    p.add_argument("--block", type=float, default=60.0, help="seconds read at a time (bounds memory) (60)")
+    p.set_defaults(func=run_segment)
+
+
+def run_segment(args) -> None:
+    from .classify import segment_files
+
+    written = segment_files(args.model, args.files, args.out_dir, args.format, args.plot, window=args.window,
+                            hop=args.hop, smooth=args.smooth, block_seconds=args.block,
+                            silence_db=None if args.no_silence else args.silence_db)
+    print(f"{len(written)} timeline(s) in {args.out_dir}")
+
+
+COMMANDS = [add_info, add_train, add_separate, add_evaluate, add_extract, add_ivector, add_classify, add_segment]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import torch
-from torchmetrics.functional.audio import (permutation_invariant_training, scale_invariant_signal_distortion_ratio,
-                                           signal_distortion_ratio, signal_noise_ratio)
+from scipy.optimize import linear_sum_assignment
+from torchmetrics.functional.audio import (scale_invariant_signal_distortion_ratio, signal_distortion_ratio,
+                                           signal_noise_ratio)
 
 __all__ = ["si_sdr", "sdr", "snr", "si_sdr_improvement", "sdr_improvement", "pit"]
 
@@ -37,9 +38,17 @@ def sdr_improvement(est: torch.Tensor, ref: torch.Tensor, mixture: torch.Tensor)
 
 
 def pit(metric, est: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Best permutation of sources under a higher-is-better metric (Hungarian assignment from three sources).
+    """Best permutation of sources under a higher-is-better metric, by Hungarian assignment (exact for any count).
+
+    Written here rather than taken from torchmetrics, whose module-wide permutation cache breaks training after a
+    first call under ``torch.inference_mode`` (evaluation, Lightning validation).
 
     Shape: est, ref ``(batch, n_src, time)`` -> mean metric ``(batch,)``, permutation ``(batch, n_src)``
     such that ``est[b, perm[b]]`` lines up with ``ref[b]``.
     """
-    return permutation_invariant_training(est, ref, metric, mode="speaker-wise", eval_func="max")
+    n_src = est.shape[1]
+    # pairs[b, i, j] = metric(est[b, j], ref[b, i])
+    pairs = metric(est.unsqueeze(1).expand(-1, n_src, -1, -1), ref.unsqueeze(2).expand(-1, -1, n_src, -1))
+    perm = torch.stack([torch.as_tensor(linear_sum_assignment(m, maximize=True)[1])
+                        for m in pairs.detach().cpu().double().numpy()]).to(est.device)
+    return pairs.gather(2, perm.unsqueeze(-1)).squeeze(-1).mean(-1), perm

@@ -64,3 +64,13 @@ def test_pit_loss_gradient_flows():
     assert est.grad.abs().sum() > 0 and logs["si_sdr"] == -value.detach()
     with pytest.raises(KeyError, match="unknown loss"):
         create_loss("nope")
+
+
+def test_pit_trains_after_a_call_in_inference_mode():
+    """Evaluation (inference mode) before a training step must not poison PIT (torchmetrics' cache did)."""
+    with torch.inference_mode():
+        pit(si_sdr, torch.randn(1, 2, 100), torch.randn(1, 2, 100))
+    est = torch.randn(1, 2, 100, requires_grad=True)
+    value, _ = create_loss("pit_si_sdr")(est, {"sources": torch.randn(1, 2, 100)})
+    value.backward()
+    assert est.grad is not None

@@ -8,7 +8,7 @@ from .librimix import LibriMix, read_librimix_csv
 from .mini_speech import make_mini_speech_corpus
 from .mixing import OnTheFlyMixtures
 from .registry import create_dataset, list_datasets, register_dataset
-from . import classification, smn_mini  # noqa: F401  (register the classification datasets)
+from . import classification, esc50, musan, smn_mini, urbansound8k  # noqa: F401  (registers them)
 from .speakers import list_audio, scan_speakers
 from .wsj0mix import Wsj0Mix, scan_wsj0mix
 

@@ -76,6 +76,65 @@ def read_manifest(path: str | os.PathLike) -> list[Region]:
                    float(r["stop"]) if r.get("stop") else None) for r in rows]
 
 
+def metadata_regions(csv_path: str | os.PathLike, path_of, label_of, fold_of, folds: Sequence[int] | None
+                     ) -> list[Region]:
+    """Regions of the rows of a corpus's metadata CSV whose fold is in ``folds`` (``None``: all).
+
+    Args:
+        csv_path: the metadata file.
+        path_of, label_of, fold_of: row (a dict) -> audio path, label name, fold number.
+        folds: folds to keep.
+
+    Raises:
+        DatasetError: missing metadata, a missing column, or an audio file the metadata names but is not there.
+    """
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise DatasetError(f"{csv_path}: no such metadata file; point root at the unpacked corpus.")
+    regions = []
+    with open(csv_path, newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                fold, path, label = int(fold_of(row)), Path(path_of(row)), str(label_of(row))
+            except KeyError as err:
+                raise DatasetError(f"{csv_path}: missing column {err}; is this the corpus's original metadata?")
+            if folds is not None and fold not in folds:
+                continue
+            if not path.is_file():
+                raise DatasetError(f"{path}: listed in {csv_path} but missing; re-download or re-unpack the corpus.")
+            regions.append(Region(str(path), label))
+    if not regions:
+        raise DatasetError(f"{csv_path}: no rows in folds {folds}.")
+    return regions
+
+
+def nonsilent_regions(path: str | os.PathLike, label: str, silence_db: float = -50.0, frame_seconds: float = 0.025,
+                      min_gap: float = 0.3, min_region: float = 0.5, block_seconds: float = 60.0) -> list[Region]:
+    """Stretches of a file louder than ``silence_db`` (frame RMS in dBFS), read block by block.
+
+    Quiet gaps shorter than ``min_gap`` seconds are bridged; regions shorter than ``min_region`` are dropped.
+    """
+    header = audio.info(path)
+    rate, frame = header.samplerate, max(1, int(frame_seconds * header.samplerate))
+    block = max(frame, int(block_seconds * rate) // frame * frame)
+    loud = []
+    for start in range(0, header.frames, block):
+        wav = audio.load(path, mono=True, start=start, frames=min(block, header.frames - start))[0][0]
+        n = wav.shape[0] // frame
+        if n:
+            power = wav[: n * frame].reshape(n, frame).pow(2).mean(1)
+            loud.append((10 * torch.log10(power + 1e-12) > silence_db).numpy())
+    loud = np.concatenate(loud) if loud else np.zeros(0, bool)
+    regions: list[list[float]] = []
+    for i in np.flatnonzero(loud):
+        t = i * frame / rate
+        if regions and t - regions[-1][1] <= min_gap:
+            regions[-1][1] = t + frame / rate
+        else:
+            regions.append([t, t + frame / rate])
+    return [Region(str(path), label, round(a, 3), round(b, 3)) for a, b in regions if b - a >= min_region]
+
+
 def clip_starts(length: int, clip: int, overlap: float) -> list[int]:
     """Start samples of clips of ``clip`` samples over ``length`` samples, consecutive clips overlapping by the
     fraction ``overlap``; a remainder longer than half a hop gets one more clip ending at the end."""
@@ -101,6 +160,8 @@ class ClipDataset(Dataset):
         gain_db: random gain in ``[-gain_db, +gain_db]`` dB per item (0: off).
         mixup_alpha: mix each item with a random other one, weight ~ Beta(alpha, alpha) (0: off; labels become
             soft vectors).
+        rms_db: scale every clip to this RMS level in dBFS before augmentation (loudness equalisation); ``None``
+            keeps the recorded level.
         seed: of the augmentation draws.
 
     Raises:
@@ -112,7 +173,7 @@ class ClipDataset(Dataset):
 
     def __init__(self, regions: Sequence[Region], labels: Sequence[str] | None = None, sample_rate: int = 16000,
                  clip_seconds: float | None = 1.0, overlap: float = 0.5, gain_db: float = 0.0,
-                 mixup_alpha: float = 0.0, seed: int = 0):
+                 mixup_alpha: float = 0.0, rms_db: float | None = None, seed: int = 0):
         if not 0 <= overlap < 1:
             raise ValueError(f"overlap must be in [0, 1), got {overlap}")
         self.labels = list(labels) if labels is not None else sorted({r.label for r in regions})
@@ -122,7 +183,7 @@ class ClipDataset(Dataset):
             raise DatasetError(f"labels {unknown} are not among the classes {self.labels}; fix the manifest or "
                                f"the labels list.")
         self.sample_rate = sample_rate
-        self.gain_db, self.mixup_alpha = gain_db, mixup_alpha
+        self.gain_db, self.mixup_alpha, self.rms_db = gain_db, mixup_alpha, rms_db
         self.rng = np.random.default_rng(seed)
         # clips: (path, file rate, start sample, frames in the file's rate, label index)
         self.clips: list[tuple[str, int, int, int, int]] = []
@@ -150,6 +211,8 @@ class ClipDataset(Dataset):
         wav = wav[0, : self.clip_samples]
         if wav.shape[0] < self.clip_samples:
             wav = torch.nn.functional.pad(wav, (0, self.clip_samples - wav.shape[0]))
+        if self.rms_db is not None:
+            wav = wav * (10 ** (self.rms_db / 20) / wav.pow(2).mean().sqrt().clamp_min(1e-5))
         return {"audio": wav, "label": torch.tensor(label)}
 
     def __getitem__(self, i: int) -> dict:

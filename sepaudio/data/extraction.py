@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -22,6 +23,7 @@ from .. import audio
 from ..errors import DatasetError
 from ..fileio import write_text
 from .librimix import read_librimix_csv
+from .lists import read_list
 from .registry import create_dataset, register_dataset
 
 
@@ -95,31 +97,9 @@ def read_extraction_list(list_path: str | os.PathLike, root: str | os.PathLike |
     Raises:
         DatasetError: missing list, a malformed line, or a listed file that does not exist (naming the line).
     """
-    list_path = Path(list_path)
-    if not list_path.is_file():
-        raise DatasetError(f"{list_path}: no such extraction list; write one 'mixture target enrollment [speaker]' "
-                           f"line per item (recipes/tse_wsj0-2mix-extr/local/prepare_data.py makes them).")
-    root = Path(root) if root is not None else list_path.parent
-    items = []
-    for number, line in enumerate(list_path.read_text().splitlines(), start=1):
-        fields = line.split("#", 1)[0].split()
-        if not fields:
-            continue
-        if len(fields) not in (3, 4):
-            raise DatasetError(f"{list_path}, line {number}: expected 'mixture target enrollment [speaker]', "
-                               f"got {len(fields)} field(s).")
-        paths = []
-        for field in fields[:3]:
-            path = Path(field) if Path(field).is_absolute() else root / field
-            if not path.is_file():
-                raise DatasetError(f"{list_path}, line {number}: {path} not found; check the corpus path "
-                                   f"(relative paths start at {root}).")
-            paths.append(path)
-        items.append({"id": paths[0].stem, "mixture": paths[0], "target": paths[1], "enrollment": paths[2],
-                      "speaker": fields[3] if len(fields) == 4 else None})
-    if not items:
-        raise DatasetError(f"{list_path}: lists no items.")
-    return items
+    rows = read_list(list_path, 3, 1, root, "mixture target enrollment [speaker]")
+    return [{"id": paths[0].stem, "mixture": paths[0], "target": paths[1], "enrollment": paths[2],
+             "speaker": extra[0] if extra else None} for _, paths, extra in rows]
 
 
 def write_extraction_list(path: str | os.PathLike, items: list[dict], root: str | os.PathLike | None = None) -> Path:
@@ -196,6 +176,12 @@ class LibriMixExtraction(_Triples):
     def enrollment_path(self, index: int, rng: np.random.Generator) -> Path:
         others = self.items[index]["enrollment"]
         return others[int(rng.integers(len(others)))]
+
+    def fixed_items(self, seed: int) -> list[dict]:
+        """The items with the enrollment each gets under ``seed``: a fixed test set for
+        :func:`write_extraction_list`."""
+        return [{**item, "enrollment": self.enrollment_path(i, np.random.default_rng([seed, i]))}
+                for i, item in enumerate(self.items)]
 
 
 @register_dataset("with_ivectors")

@@ -224,33 +224,11 @@ def make_smn_timeline(path: str | os.PathLike, seconds: float, sample_rate: int 
 
 @register_dataset("smn_mini")
 def smn_mini(root: str, split: str = "train", **kwargs) -> ClipDataset:
-    """Clips of the mini corpus at ``root/<split>`` (generated first if missing); labels speech, music, noise.
+    """Clips of the mini corpus at ``root/<split>`` (the default corpus is generated first if ``root`` has no such
+    split); labels speech, music, noise.
 
     Keyword arguments go to :class:`ClipDataset` (``clip_seconds``, ``overlap``, ``gain_db``, ...).
     """
-    make_smn_mini_corpus(root)
+    if not (Path(root) / split).is_dir():
+        make_smn_mini_corpus(root)
     return ClipDataset(scan_class_folders(Path(root) / split), LABELS, **kwargs)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m sepaudio.data.smn_mini ROOT``: write the corpus and a test timeline with its reference CSV."""
-    import argparse
-
-    from .classification import write_manifest
-
-    parser = argparse.ArgumentParser(prog="python -m sepaudio.data.smn_mini", description=main.__doc__)
-    parser.add_argument("root", help="output folder (ROOT/<split>/<class>/*.wav, ROOT/timeline.wav)")
-    parser.add_argument("--seconds", type=float, default=4.0, help="length of every corpus file (4)")
-    parser.add_argument("--timeline-seconds", type=float, default=300.0,
-                        help="length of the segmentation test recording ROOT/timeline.wav (300; 0: none)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    root = make_smn_mini_corpus(args.root, seconds=args.seconds, seed=args.seed)
-    if args.timeline_seconds > 0 and not (root / "timeline.csv").exists():
-        regions = make_smn_timeline(root / "timeline.wav", args.timeline_seconds, seed=args.seed + 1000)
-        write_manifest(root / "timeline.csv", regions)
-    print(f"mini corpus in {root}")
-
-
-if __name__ == "__main__":
-    main()

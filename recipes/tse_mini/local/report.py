@@ -1,0 +1,50 @@
+"""Stage 6 of tse_mini: one table of the i-vector EER, TseNet's scores, the conditioning check and the run times."""
+import argparse
+import json
+from pathlib import Path
+
+from sepaudio.fileio import write_text
+
+COLUMNS = [("si_sdri", "SI-SDRi (dB)"), ("sdri", "SDRi (dB)"), ("si_sdr", "SI-SDR (dB)"), ("pesq", "PESQ"),
+           ("stoi", "STOI")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--exp", default="exp", help="the recipe's exp folder")
+    parser.add_argument("--out", help="also write the report to this file")
+    args = parser.parse_args()
+    exp = Path(args.exp)
+    scores = json.loads((exp / "tsenet" / "eval_test" / "summary.json").read_text())
+    columns = [(k, name) for k, name in COLUMNS if k in scores]
+    lines = ["## TseNet on the mini corpus", "",
+             "| model | parameters | test mixtures | " + " | ".join(n for _, n in columns) + " |",
+             "|---|---:|---:|" + "---:|" * len(columns),
+             f"| {scores['model']} | {scores['parameters']:,} | {scores['n']} | "
+             + " | ".join(f"{scores[k]:.2f}" for k, _ in columns) + " |", ""]
+    ivectors = json.loads((exp / "ivectors_heldout" / "summary.json").read_text())
+    lines += [f"i-vector EER (cosine, {ivectors['utterances']} utterances of {ivectors['speakers']} held-out "
+              f"speakers, {ivectors['dim']}-dim): {100 * ivectors['eer']:.2f} %", ""]
+    examples = exp / "examples" / "conditioning.json"
+    if examples.exists():
+        lines += ["Conditioning check (one mixture of A and B, extracted with each enrollment):", "",
+                  "| example | enrolled | SI-SDR vs A (dB) | SI-SDR vs B (dB) |", "|---|---|---:|---:|"]
+        for row in json.loads(examples.read_text()):
+            for tag in "AB":
+                s = row[f"enroll_{tag}"]
+                lines.append(f"| {row['example']} | {tag} ({row['speakers']['AB'.index(tag)]}) | "
+                             f"{s['si_sdr_vs_A']:.2f} | {s['si_sdr_vs_B']:.2f} |")
+        lines.append("")
+    timings = exp / "timings.txt"
+    if timings.exists():
+        stages = [line.split() for line in timings.read_text().splitlines() if line.strip()]
+        total = sum(int(t) for _, t in stages)
+        lines += ["Run time (s): " + ", ".join(f"{name} {t}" for name, t in stages) + f"; total {total}", ""]
+    report = "\n".join(lines)
+    print(report)
+    if args.out:
+        write_text(args.out, report)
+
+
+if __name__ == "__main__":
+    main()

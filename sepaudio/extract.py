@@ -1,0 +1,113 @@
+"""Target speaker extraction of recordings with a trained model: any length, in bounded memory.
+
+The speaker vector is computed once from the enrollment; the mixture then streams through
+:func:`sepaudio.inference.process_file` in overlapping chunks, so memory depends on the chunk length only.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import audio
+from .data.lists import read_list
+from .errors import ModelFileError
+from .inference import process_file
+from .models import TseNet, load_model
+from .speaker import IVectorExtractor, load_ivector_extractor
+
+__all__ = ["load_extractor", "enrollment_embedding", "extract_file", "extract_list", "read_extract_list"]
+
+
+def load_extractor(path: str | os.PathLike, ivector_model: str | os.PathLike | None = None,
+                   device: str = "cpu") -> tuple[TseNet, IVectorExtractor | None]:
+    """Load a speaker extraction model and, for an i-vector conditioned one, its i-vector extractor.
+
+    Raises:
+        ModelFileError: not an extraction model, an i-vector model without ``ivector_model``, or an i-vector
+            extractor whose dimension or rate does not fit the model.
+    """
+    model = load_model(path, expected=TseNet).to(device).eval()
+    if model.conditioning != "ivector":
+        return model, None
+    if ivector_model is None:
+        raise ModelFileError(f"{path}: this model is conditioned on i-vectors; give the i-vector extractor it was "
+                             f"trained with (--ivector-model, written by 'sepaudio ivector train').")
+    extractor = load_ivector_extractor(ivector_model, device)
+    wanted = model.model_args["ivector_dim"]
+    if extractor.dim != wanted or extractor.sample_rate != model.sample_rate:
+        raise ModelFileError(f"{ivector_model}: gives {extractor.dim}-dim i-vectors at {extractor.sample_rate} Hz, "
+                             f"but {path} takes {wanted}-dim i-vectors at {model.sample_rate} Hz; give the "
+                             f"extractor the model was trained with.")
+    return model, extractor
+
+
+@torch.no_grad()
+def enrollment_embedding(model: TseNet, enrollment: str | os.PathLike,
+                         ivectors: IVectorExtractor | None = None) -> torch.Tensor:
+    """The speaker vector of an enrollment recording (resampled to the model's rate with a note).
+
+    Returns:
+        ``(1, speaker_dim)`` on the model's device.
+    """
+    rate = audio.info(enrollment).samplerate
+    if rate != model.sample_rate:
+        print(f"note: {enrollment} is at {rate} Hz; resampling to the model's {model.sample_rate} Hz",
+              file=sys.stderr)
+    wav = audio.load(enrollment, sample_rate=model.sample_rate, mono=True)[0][0]
+    device = next(model.parameters()).device
+    speaker = ivectors.extract([wav.to(device)]) if ivectors is not None else wav.to(device)
+    return model.embed(speaker)
+
+
+def extract_file(model: TseNet, mixture: str | os.PathLike, enrollment: str | os.PathLike,
+                 out_path: str | os.PathLike, ivectors: IVectorExtractor | None = None, chunk_seconds: float = 8.0,
+                 overlap_seconds: float = 1.0, progress: bool = True) -> Path:
+    """Extract the enrolled speaker from one recording into ``out_path`` (at the model's rate).
+
+    Args:
+        model: a loaded extraction model (see :func:`load_extractor`).
+        mixture: the recording (mixed down to mono; resampled chunk by chunk with a note when needed).
+        enrollment: a recording of the target speaker alone.
+        out_path: the output audio file (written atomically).
+        ivectors: the i-vector extractor of an i-vector conditioned model.
+        chunk_seconds, overlap_seconds: chunk length and cross-faded overlap; memory grows with the chunk only.
+        progress: show a bar over the chunks.
+    """
+    embedding = enrollment_embedding(model, enrollment, ivectors)
+    device = embedding.device
+
+    def fn(chunk: torch.Tensor) -> torch.Tensor:
+        return model.extract(chunk.to(device), embedding).cpu()
+
+    return process_file(mixture, [out_path], fn, model.sample_rate, chunk_seconds, overlap_seconds,
+                        progress=progress)[0]
+
+
+def read_extract_list(list_path: str | os.PathLike, out_dir: str | os.PathLike) -> list[tuple[Path, Path, Path]]:
+    """Read ``mixture enrollment [output]`` lines (relative paths start at the list's folder; the default output
+    is ``out_dir/<mixture stem>_<enrollment stem>.wav``).
+
+    Raises:
+        DatasetError: missing list, malformed line, or a missing input file (naming the line).
+    """
+    rows = read_list(list_path, 2, 1, usage="mixture enrollment [output]")
+    return [(mix, enroll, Path(out_dir) / (extra[0] if extra else f"{mix.stem}_{enroll.stem}.wav"))
+            for _, (mix, enroll), extra in rows]
+
+
+def extract_list(model_path: str | os.PathLike, list_path: str | os.PathLike, out_dir: str | os.PathLike,
+                 ivector_model: str | os.PathLike | None = None, chunk_seconds: float = 8.0,
+                 overlap_seconds: float = 1.0, device: str = "cpu", progress: bool = True) -> list[Path]:
+    """Run :func:`extract_file` over every line of a list (see :func:`read_extract_list`), with a progress bar.
+
+    Returns:
+        The written outputs, in list order.
+    """
+    model, ivectors = load_extractor(model_path, ivector_model, device)
+    jobs = read_extract_list(list_path, out_dir)
+    return [extract_file(model, mix, enroll, out, ivectors, chunk_seconds, overlap_seconds, progress=False)
+            for mix, enroll, out in tqdm(jobs, desc="extracting", unit="file", disable=not progress)]
