@@ -4,8 +4,10 @@ Waveforms are float32 tensors of shape ``(channels, time)``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -15,7 +17,7 @@ import torchaudio.functional as AF
 from .errors import AudioError
 from .fileio import atomic_path
 
-__all__ = ["load", "save", "resample", "info", "validate", "AudioError"]
+__all__ = ["load", "save", "open_writer", "resample", "info", "validate", "AudioError"]
 
 
 def info(path: str | os.PathLike) -> sf._SoundFileInfo:
@@ -98,20 +100,40 @@ def save(path: str | os.PathLike, wav: torch.Tensor, sample_rate: int, subtype: 
         sample_rate: samples per second.
         subtype: soundfile subtype; WAV defaults to 32-bit float so nothing clips, others to soundfile's default.
     """
-    path = Path(path)
-    wav = validate(torch.as_tensor(wav).detach().float().cpu(), path)
-    if wav.dim() == 1:
-        wav = wav.unsqueeze(0)
-    if wav.dim() != 2:
+    wav = torch.as_tensor(wav)
+    if wav.dim() not in (1, 2):
         raise AudioError(f"{path}: cannot save a tensor of shape {tuple(wav.shape)}; give (time) or (channels, time).")
+    with open_writer(path, sample_rate, 1 if wav.dim() == 1 else wav.shape[0], subtype) as write:
+        write(wav)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def open_writer(
+    path: str | os.PathLike, sample_rate: int, channels: int = 1, subtype: str | None = None
+) -> Iterator[Callable[[torch.Tensor], None]]:
+    """Write a long file block by block; it appears at ``path`` only when the block exits without error.
+
+    Yields:
+        ``write(block)``, taking ``(time)`` or ``(channels, time)`` blocks (checked finite; empty ones skipped).
+    """
+    path = Path(path)
     if subtype is None and path.suffix.lower() == ".wav":
         subtype = "FLOAT"
     with atomic_path(path) as tmp:
         try:
-            sf.write(str(tmp), wav.T.numpy(), int(sample_rate), subtype=subtype)
+            file = sf.SoundFile(str(tmp), "w", samplerate=int(sample_rate), channels=channels, subtype=subtype)
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
             raise AudioError(f"{path}: could not write audio ({err}); use a .wav, .flac or .ogg name.") from err
-    return path
+
+        def write(block: torch.Tensor) -> None:
+            if block.shape[-1] == 0:
+                return
+            block = validate(block.detach().float().cpu(), path)
+            file.write((block.unsqueeze(0) if block.dim() == 1 else block).T.numpy())
+
+        with file:
+            yield write
 
 
 def _existing(path: str | os.PathLike) -> Path:

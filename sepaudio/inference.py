@@ -18,14 +18,12 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-import soundfile as sf
 import torch
-from scipy.optimize import linear_sum_assignment
 from tqdm.auto import tqdm
 
 from . import audio
 from .errors import ConfigError
-from .fileio import atomic_path
+from .metrics import pit
 
 __all__ = ["process_file", "process_tensor", "chunk_bounds", "join_chunks", "align_to"]
 
@@ -66,9 +64,8 @@ def align_to(reference: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
     Shape: reference ``(n_out, time)``, outputs ``(n_out, time)`` -> permutation ``(n_out,)`` such that
     ``outputs[perm]`` lines up with ``reference``.
     """
-    score = reference.double() @ outputs.double().T
-    _, columns = linear_sum_assignment(score.cpu().numpy(), maximize=True)
-    return torch.as_tensor(columns, dtype=torch.long)
+    correlation = lambda est, ref: (est.double() * ref.double()).sum(-1)  # noqa: E731
+    return pit(correlation, outputs.unsqueeze(0), reference.unsqueeze(0))[1][0].cpu()
 
 
 def _fade_in(length: int) -> torch.Tensor:
@@ -229,18 +226,8 @@ def process_file(
             yield out
 
     with contextlib.ExitStack() as stack, torch.inference_mode():
-        tmps = [stack.enter_context(atomic_path(p)) for p in out_paths]
-        files = [stack.enter_context(_open_writer(tmp, final, sample_rate)) for tmp, final in zip(tmps, out_paths)]
+        writers = [stack.enter_context(audio.open_writer(path, sample_rate)) for path in out_paths]
         for block in join_chunks(outputs(), bounds, align_sources):
-            for f, signal in zip(files, block):
-                f.write(signal.numpy())
+            for write, signal in zip(writers, block):
+                write(signal)
     return out_paths
-
-
-def _open_writer(tmp: Path, final: Path, sample_rate: int) -> sf.SoundFile:
-    """A mono file open for block-wise writing (32-bit float for WAV, as :func:`sepaudio.audio.save`)."""
-    subtype = "FLOAT" if final.suffix.lower() == ".wav" else None
-    try:
-        return sf.SoundFile(str(tmp), "w", samplerate=int(sample_rate), channels=1, subtype=subtype)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-        raise audio.AudioError(f"{final}: cannot write audio ({err}); use a .wav, .flac or .ogg name.") from err

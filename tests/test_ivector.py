@@ -80,6 +80,7 @@ def test_equal_error_rate():
     assert equal_error_rate(scores, same) == 0.0
 
 
+@pytest.mark.slow
 def test_heldout_speakers_are_told_apart(extractor, corpus):
     _, _, (wavs, speakers) = corpus
     vectors = extractor.extract(wavs)

@@ -117,3 +117,14 @@ def test_info_reports_parameters(tmp_path, capsys):
     assert main(["info", str(tmp_path / "m.pt")]) == 0
     out = capsys.readouterr().out
     assert "mitas" in out and f"{MiTAS(**SMALL).num_parameters:,}" in out
+
+
+def test_tsenet_compresses_with_one_argument():
+    from sepaudio.models import TseNet
+
+    small = dict(n_filters=32, bottleneck=16, hidden=32, skip_channels=16, blocks=3, repeats=3, ivector_dim=10,
+                 speaker_dim=8)
+    plain, shared = TseNet(**small), TseNet(**small, share="both")
+    assert shared.num_parameters < plain.num_parameters * 0.6
+    mixture, ivector = torch.randn(2, 800), torch.randn(2, 10)
+    assert shared(mixture, ivector).shape == plain(mixture, ivector).shape

@@ -38,6 +38,8 @@ def ivector_file(mini_speech, tmp_path_factory):
 def trained(mini_speech, ivector_file, tmp_path_factory):
     """A tiny TseNet trained for 200 steps on fixed mixtures of the 4 mini speakers (about 10 s on a CPU)."""
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: one thread is fastest, and immune to a loaded machine
     fixed = create_dataset("with_ivectors", extractor=str(ivector_file), dataset="mix_on_the_fly",
                            root=str(mini_speech), enrollment=True, segment=0.5, length=96, snr_range=(0, 0), seed=1)
     items = torch.utils.data.default_collate([fixed[i] for i in range(len(fixed))])
@@ -49,6 +51,7 @@ def trained(mini_speech, ivector_file, tmp_path_factory):
         opt.zero_grad()
         loss.backward()
         opt.step()
+    torch.set_num_threads(threads)
     return model.eval().save(tmp_path_factory.mktemp("tse_model") / "tsenet.pt")
 
 

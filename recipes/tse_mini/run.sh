@@ -2,7 +2,7 @@
 # tse_mini: TseNet target speaker extraction on the mini speech corpus, end to end on a CPU in minutes.
 #   ./run.sh [--stage N] [--stop-stage N] [--work DIR] [key=value ...]
 # Stages: 0 corpus + lists, 1 train the i-vector extractor, 2 i-vector EER on held-out speakers, 3 train TseNet,
-# 4 evaluate on held-out speakers (SI-SDRi, SDRi, PESQ, STOI + spectrograms), 5 example wavs through
+# 4 evaluate on held-out and on training speakers (SI-SDRi, SDRi, PESQ, STOI + spectrograms), 5 example wavs through
 # 'sepaudio extract' with each speaker's enrollment in turn (the conditioning check), 6 results table.
 # Interrupted training resumes from its checkpoint.
 # key=value arguments override conf.yml for training and evaluation (e.g. trainer.max_epochs=2).
@@ -57,8 +57,10 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   timed tsenet_train "$python" -m sepaudio train "$conf" ${overrides[@]+"${overrides[@]}"}
 fi
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-  echo "== stage 4: evaluate on the test mixtures"
-  timed evaluate "$python" -m sepaudio evaluate "$conf" ${overrides[@]+"${overrides[@]}"}
+  echo "== stage 4: evaluate on held-out speakers (test) and on new mixtures of the training speakers (valid)"
+  for split in test valid; do
+    timed "evaluate_$split" "$python" -m sepaudio evaluate "$conf" --split "$split" ${overrides[@]+"${overrides[@]}"}
+  done
 fi
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   echo "== stage 5: example wavs through 'sepaudio extract', enrolled by each speaker in turn"

@@ -36,6 +36,7 @@ class TseNet(EncoderMaskerDecoder):
         fusion: ``concat`` | ``add`` | ``multiply`` | ``film``.
         speaker_channels, speaker_blocks: width and residual blocks of the speaker encoder (``encoder``).
         n_speakers: training speakers for the auxiliary classifier (``encoder``); 0 for none.
+        share: TCN weight sharing, MiTAS style (``none`` | ``pointwise`` | ``depthwise`` | ``both``).
 
     Shape:
         mixture ``(batch, time)``, speaker ``(batch, ivector_dim)`` (i-vector) or ``(batch, enroll_time)``
@@ -66,6 +67,7 @@ class TseNet(EncoderMaskerDecoder):
         speaker_channels: int = 256,
         speaker_blocks: int = 3,
         n_speakers: int = 0,
+        share: str = "none",
     ):
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"unknown conditioning {conditioning!r}; choose one of {CONDITIONINGS}")
@@ -74,7 +76,8 @@ class TseNet(EncoderMaskerDecoder):
                              "use conditioning='encoder' or n_speakers=0")
         encoder, decoder = make_filterbank(filterbank, n_filters, kernel_size, stride, sample_rate)
         masker = TCNMasker(encoder.filterbank.n_feats_out, 1, bottleneck, hidden, skip_channels, conv_kernel, blocks,
-                           repeats, norm, causal, mask_act, cond_dim=speaker_dim, fusion=fusion)
+                           repeats, norm, causal, mask_act, cond_dim=speaker_dim, fusion=fusion,
+                           share=share)
         super().__init__(encoder, masker, decoder, sample_rate)
         self.conditioning = conditioning
         self.input_keys = ("mixture", "ivector" if conditioning == "ivector" else "enrollment")

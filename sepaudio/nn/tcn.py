@@ -59,8 +59,13 @@ class TCNBlock(nn.Module):
         y = self.norm1(self.prelu1(self.in_conv(x)))
         # The depthwise weights are applied through F.conv1d with this block's dilation, so one depthwise
         # module can serve blocks of different dilations (MiTAS sharing).
-        y = F.conv1d(F.pad(y, self.pads), self.depthwise.weight, self.depthwise.bias,
-                     dilation=self.dilation, groups=y.shape[1])
+        left, right = self.pads
+        if left == right:  # let the convolution pad: no padded copy of the hidden tensor
+            y = F.conv1d(y, self.depthwise.weight, self.depthwise.bias, padding=left, dilation=self.dilation,
+                         groups=y.shape[1])
+        else:
+            y = F.conv1d(F.pad(y, self.pads), self.depthwise.weight, self.depthwise.bias, dilation=self.dilation,
+                         groups=y.shape[1])
         y = self.norm2(self.prelu2(y))
         return (self.res_conv(y) if self.res_conv is not None else None), self.skip_conv(y)
 

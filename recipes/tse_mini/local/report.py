@@ -15,13 +15,17 @@ def main() -> None:
     parser.add_argument("--out", help="also write the report to this file")
     args = parser.parse_args()
     exp = Path(args.exp)
-    scores = json.loads((exp / "tsenet" / "eval_test" / "summary.json").read_text())
-    columns = [(k, name) for k, name in COLUMNS if k in scores]
+    splits = {"test": "held-out speakers (test)", "valid": "training speakers, new mixtures (valid)"}
+    summaries = {split: json.loads(path.read_text()) for split in splits
+                 if (path := exp / "tsenet" / f"eval_{split}" / "summary.json").exists()}
+    first = next(iter(summaries.values()))
+    columns = [(k, name) for k, name in COLUMNS if k in first]
     lines = ["## TseNet on the mini corpus", "",
-             "| model | parameters | test mixtures | " + " | ".join(n for _, n in columns) + " |",
-             "|---|---:|---:|" + "---:|" * len(columns),
-             f"| {scores['model']} | {scores['parameters']:,} | {scores['n']} | "
-             + " | ".join(f"{scores[k]:.2f}" for k, _ in columns) + " |", ""]
+             f"{first['model']}, {first['parameters']:,} parameters.", "",
+             "| mixtures | n | " + " | ".join(n for _, n in columns) + " |", "|---|---:|" + "---:|" * len(columns)]
+    lines += [f"| {splits[split]} | {s['n']} | " + " | ".join(f"{s[k]:.2f}" for k, _ in columns) + " |"
+              for split, s in summaries.items()]
+    lines.append("")
     ivectors = json.loads((exp / "ivectors_heldout" / "summary.json").read_text())
     lines += [f"i-vector EER (cosine, {ivectors['utterances']} utterances of {ivectors['speakers']} held-out "
               f"speakers, {ivectors['dim']}-dim): {100 * ivectors['eer']:.2f} %", ""]
