@@ -9,31 +9,19 @@ Usage: ``python benchmarks/bench_extract_memory.py [--size mini|paper] [--minute
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_separate_memory import RATE, write_recording  # noqa: E402
+from cli_peak import RATE, run_cli, write_recording  # noqa: E402
 
 from sepaudio import audio  # noqa: E402
 from sepaudio.data import make_mini_speech_corpus  # noqa: E402
 from sepaudio.models import TseNet  # noqa: E402
 from sepaudio.speaker import train_ivector_extractor  # noqa: E402
-
-# The child reports its own peak (VmHWM of the new process image). ``ru_maxrss`` would not do: Linux keeps it across
-# fork + exec, so a child would report at least the RSS this parent had when it forked.
-CHILD = """
-import sys
-from sepaudio.cli import main
-code = main(sys.argv[1:])
-print("PEAK_KB", next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")))
-sys.exit(code)
-"""
 
 # paper: TseNet's defaults (N=256, B=256, H=512, X=8, R=4, 400-dim i-vectors); mini: recipes/tse_mini's model
 SIZES = {"paper": {}, "mini": dict(n_filters=128, kernel_size=40, bottleneck=64, hidden=128, skip_channels=64,
@@ -42,14 +30,8 @@ SIZES = {"paper": {}, "mini": dict(n_filters=128, kernel_size=40, bottleneck=64,
 
 def run_extract(model: Path, ivectors: Path, mix: Path, enroll: Path, out: Path, chunk: float) -> tuple[float, float]:
     """Peak RSS in MiB and wall time in seconds of one ``sepaudio extract`` process."""
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", CHILD, "extract", "--model", str(model), "--ivector-model",
-                           str(ivectors), "--mixture", str(mix), "--enroll", str(enroll), "-o", str(out),
-                           "--chunk-seconds", str(chunk), "--overlap-seconds", "1"],
-                          capture_output=True, text=True, check=True)
-    seconds = time.perf_counter() - start
-    kb = int(next(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("PEAK_KB")))
-    return kb / 1024, seconds
+    return run_cli(["extract", "--model", str(model), "--ivector-model", str(ivectors), "--mixture", str(mix),
+                    "--enroll", str(enroll), "-o", str(out), "--chunk-seconds", str(chunk), "--overlap-seconds", "1"])
 
 
 def main() -> None:

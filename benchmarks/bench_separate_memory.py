@@ -1,6 +1,6 @@
 """Peak memory of ``sepaudio separate`` on a 1-minute and a 10-minute recording (chunked processing).
 
-Each run is a fresh process whose peak resident set size (``ru_maxrss``) is reported, so the figures include
+Each run is a fresh process whose peak resident set size (VmHWM) is reported, so the figures include
 Python, torch and the model. With chunking the 10-minute file should need about what the 1-minute one needs; the
 last row separates the 1-minute file in one piece for comparison.
 
@@ -9,49 +9,27 @@ Usage: ``python benchmarks/bench_separate_memory.py [--size mini|paper|tiny] [--
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-from sepaudio import audio
 from sepaudio.models import MiTAS
 
-RATE = 8000
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_peak import RATE, run_cli, write_recording  # noqa: E402
+
 # paper: Conv-TasNet's hyper-parameters (X=8, R=3, N=512, H=512); mini: recipes/sep_mini's model; tiny: for a
 # quick check on a busy machine (memory for the model's activations is then small beside Python's and torch's)
 SIZES = {"paper": {}, "mini": dict(n_filters=64, bottleneck=64, hidden=128, skip_channels=64, blocks=4),
          "tiny": dict(n_filters=16, bottleneck=16, hidden=32, skip_channels=16, blocks=2)}
 
-CHILD = """
-import resource, sys
-from sepaudio.cli import main
-code = main(sys.argv[1:])
-print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-sys.exit(code)
-"""
-
-
-def write_recording(path: Path, minutes: float) -> None:
-    """Noise with a slow envelope."""
-    gen = torch.Generator().manual_seed(0)
-    n = int(minutes * 60 * RATE)
-    wav = 0.1 * torch.randn(n, generator=gen) * (1 + torch.sin(torch.arange(n) / RATE))
-    audio.save(path, wav, RATE)
-
 
 def run_separate(model: Path, mix: Path, out: Path, chunk: float) -> tuple[float, float]:
     """Peak RSS in MiB and wall time in seconds of one ``sepaudio separate`` process."""
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", CHILD, "separate", "--model", str(model), str(mix), "-o", str(out),
-                           "--chunk-seconds", str(chunk), "--overlap-seconds", "1"],
-                          capture_output=True, text=True, check=True)
-    seconds = time.perf_counter() - start
-    kb = int(next(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("MAXRSS_KB")))
-    return kb / 1024, seconds
+    return run_cli(["separate", "--model", str(model), str(mix), "-o", str(out), "--chunk-seconds", str(chunk),
+                    "--overlap-seconds", "1"])
 
 
 def main() -> None:
