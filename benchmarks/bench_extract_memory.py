@@ -8,7 +8,6 @@ Usage: ``python benchmarks/bench_extract_memory.py [--size mini|paper] [--minute
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_peak import RATE, run_cli, write_recording  # noqa: E402
+from cli_peak import RATE, memory_parser, run_cli, write_recording  # noqa: E402
 
 from sepaudio import audio  # noqa: E402
 from sepaudio.data import make_mini_speech_corpus  # noqa: E402
@@ -35,11 +34,7 @@ def run_extract(model: Path, ivectors: Path, mix: Path, enroll: Path, out: Path,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="mini", help="model size (mini)")
-    parser.add_argument("--minutes", type=float, nargs="+", default=[1.0, 10.0])
-    parser.add_argument("--chunk-seconds", type=float, default=8.0)
-    args = parser.parse_args()
+    args = memory_parser(__doc__, SIZES).parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model = TseNet(**SIZES[args.size])

@@ -8,7 +8,6 @@ Usage: ``python benchmarks/bench_separate_memory.py [--size mini|paper|tiny] [--
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -18,7 +17,7 @@ import torch
 from sepaudio.models import MiTAS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_peak import RATE, run_cli, write_recording  # noqa: E402
+from cli_peak import RATE, memory_parser, run_cli, write_recording  # noqa: E402
 
 # paper: Conv-TasNet's hyper-parameters (X=8, R=3, N=512, H=512); mini: recipes/sep_mini's model; tiny: for a
 # quick check on a busy machine (memory for the model's activations is then small beside Python's and torch's)
@@ -33,11 +32,7 @@ def run_separate(model: Path, mix: Path, out: Path, chunk: float) -> tuple[float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="mini", help="model size (mini)")
-    parser.add_argument("--minutes", type=float, nargs="+", default=[1.0, 10.0])
-    parser.add_argument("--chunk-seconds", type=float, default=8.0)
-    args = parser.parse_args()
+    args = memory_parser(__doc__, SIZES).parse_args()
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -1,6 +1,7 @@
 """Shared by the memory benchmarks: run one ``sepaudio`` command in a fresh process and read its peak RSS."""
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import time
@@ -38,3 +39,12 @@ def write_recording(path: Path, minutes: float) -> None:
     n = int(minutes * 60 * RATE)
     wav = 0.1 * torch.randn(n, generator=gen) * (1 + torch.sin(torch.arange(n) / RATE))
     audio.save(path, wav, RATE)
+
+
+def memory_parser(doc: str, sizes: dict) -> argparse.ArgumentParser:
+    """The options every memory benchmark takes: model size, input minutes, chunk length."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(sizes), default="mini", help="model size (mini)")
+    parser.add_argument("--minutes", type=float, nargs="+", default=[1.0, 10.0])
+    parser.add_argument("--chunk-seconds", type=float, default=8.0)
+    return parser
