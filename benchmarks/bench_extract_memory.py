@@ -23,8 +23,8 @@ from sepaudio.models import TseNet  # noqa: E402
 from sepaudio.speaker import train_ivector_extractor  # noqa: E402
 
 # paper: TseNet's defaults (N=256, B=256, H=512, X=8, R=4, 400-dim i-vectors); mini: recipes/tse_mini's model
-SIZES = {"paper": {}, "mini": dict(n_filters=128, kernel_size=40, bottleneck=64, hidden=128, skip_channels=64,
-                                   blocks=4, repeats=2, ivector_dim=10, speaker_dim=32)}
+SIZES = {"paper": {}, "mini": dict(n_filters=128, filter_length=40, ivector_dim=10, speaker_dim=32,
+                                   tcn=dict(channels=64, hidden=128, skip_channels=64, blocks=4, repeats=2))}
 
 
 def run_extract(model: Path, ivectors: Path, mix: Path, enroll: Path, out: Path, chunk: float) -> tuple[float, float]:

@@ -21,8 +21,8 @@ from cli_peak import RATE, memory_parser, run_cli, write_recording  # noqa: E402
 
 # paper: Conv-TasNet's hyper-parameters (X=8, R=3, N=512, H=512); mini: recipes/sep_mini's model; tiny: for a
 # quick check on a busy machine (memory for the model's activations is then small beside Python's and torch's)
-SIZES = {"paper": {}, "mini": dict(n_filters=64, bottleneck=64, hidden=128, skip_channels=64, blocks=4),
-         "tiny": dict(n_filters=16, bottleneck=16, hidden=32, skip_channels=16, blocks=2)}
+SIZES = {"paper": {}, "mini": dict(n_filters=64, tcn=dict(channels=64, hidden=128, skip_channels=64, blocks=4)),
+         "tiny": dict(n_filters=16, tcn=dict(channels=16, hidden=32, skip_channels=16, blocks=2))}
 
 
 def run_separate(model: Path, mix: Path, out: Path, chunk: float) -> tuple[float, float]:

@@ -1,9 +1,22 @@
 """sepaudio: audio source separation, target speaker extraction and classification with depthwise separable
-convolutions."""
+convolutions.
+
+Importing the package is cheap: the models (and torch) load on first use of :func:`load_model`,
+:func:`create_model` or :func:`list_models`.
+"""
 __version__ = "0.1.0"
 
 from .errors import AudioError, ConfigError, DatasetError, ModelFileError, SepaudioError  # noqa: E402
-from .models import create_model, list_models, load_model  # noqa: E402
+
+_LAZY = {"load_model", "create_model", "list_models"}
 
 __all__ = ["__version__", "load_model", "create_model", "list_models", "SepaudioError", "AudioError",
            "ModelFileError", "DatasetError", "ConfigError"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from . import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'sepaudio' has no attribute {name!r}")

@@ -47,7 +47,8 @@ def run_train(args) -> None:
     from .train import load_config, train
 
     exp_dir = train(load_config(args.config, args.overrides))
-    print(f"model: {exp_dir / 'model.pt'}")
+    if exp_dir is not None:  # the first process of a distributed run
+        print(f"model: {exp_dir / 'model.pt'}")
 
 
 def add_separate(sub) -> None:
@@ -144,14 +145,21 @@ def run_ivector(args) -> None:
 
 
 def add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="score a trained model on a config's test data: SI-SDRi, SDRi, PESQ, STOI "
-                                        "per utterance (CSV), summary (JSON) and example spectrograms")
-    p.add_argument("config", help="the training config (YAML); data.<split> gives the dataset's arguments")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="override config entries")
+    p = sub.add_parser("evaluate", help="score a trained model on a config's test data (one device): separation and "
+                                        "extraction (SI-SDRi, SDRi, PESQ, STOI) or classification (accuracy, "
+                                        "per-class F1, confusion matrix); CSV per item, summary.json, PNGs",
+                       description="Score a trained separation, extraction or classification model on the dataset "
+                                   "data.name with the arguments data.<split> of its training config, on one device "
+                                   "(the first GPU when there is one and trainer.accelerator allows it). Writes "
+                                   "per_utterance.csv or per_clip.csv, summary.json, examples/*.png (and "
+                                   "confusion.png for a classifier) into the report folder.")
+    p.add_argument("config", help="the training config (YAML); data.name with the arguments data.<split> is the "
+                                  "dataset")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="override config entries, e.g. exp_dir=exp/b")
     p.add_argument("--split", default="test", help="data section to evaluate on (test)")
     p.add_argument("--model", help="model file (default: <exp_dir>/model.pt)")
-    p.add_argument("-o", "--out-dir", help="report folder (default: <exp_dir>/eval_<split>)")
-    p.add_argument("--examples", type=int, default=3, help="items drawn as spectrograms (3)")
+    p.add_argument("-o", "--out-dir", metavar="DIR", help="report folder (default: <exp_dir>/eval_<split>)")
+    p.add_argument("--examples", type=int, default=3, metavar="N", help="items drawn as spectrograms (3)")
     p.set_defaults(func=run_evaluate)
 
 
@@ -160,6 +168,40 @@ def run_evaluate(args) -> None:
     from .train import load_config
 
     evaluate_config(load_config(args.config, args.overrides), args.split, args.model, args.out_dir, args.examples)
+
+
+def add_prepare(sub) -> None:
+    p = sub.add_parser("prepare", help="generate, split or check a classification corpus for a recipe")
+    corpora = p.add_subparsers(dest="corpus", required=True, metavar="CORPUS")
+    c = corpora.add_parser("smn_mini", help="generate the mini speech / music / noise corpus (no download)")
+    c.add_argument("root", help="output folder: ROOT/<split>/<class>/*.wav, ROOT/timeline.{wav,csv}")
+    c.add_argument("--seconds", type=float, default=4.0, help="length of every corpus file (4)")
+    c.add_argument("--timeline-seconds", type=float, default=300.0,
+                   help="length of the segmentation test recording (300; 0: none)")
+    c.add_argument("--seed", type=int, default=0, help="of the generator (0)")
+    c = corpora.add_parser("musan", help="split MUSAN 65/10/25 per class and remove silence")
+    c.add_argument("root", help="the unpacked musan/ folder (music/, speech/, noise/)")
+    c.add_argument("out", help="folder for train.csv, valid.csv, test.csv")
+    c.add_argument("--silence-db", type=float, default=-50.0, help="frames below this RMS (dBFS) are silence (-50)")
+    c.add_argument("--seed", type=int, default=0, help="of the split (0)")
+    for name, title, layout in (("esc50", "ESC-50", "audio/, meta/esc50.csv"),
+                                ("urbansound8k", "UrbanSound8K", "audio/foldN/, metadata/UrbanSound8K.csv")):
+        c = corpora.add_parser(name, help=f"check an {title} copy and print its clips per fold")
+        c.add_argument("root", help=f"the corpus folder ({layout})")
+    p.set_defaults(func=run_prepare)
+
+
+def run_prepare(args) -> None:
+    from .data.musan import prepare_musan
+    from .data.prepare import describe_folds, prepare_smn_mini
+
+    if args.corpus == "smn_mini":
+        print(f"mini corpus in {prepare_smn_mini(args.root, args.seconds, args.timeline_seconds, args.seed)}")
+    elif args.corpus == "musan":
+        for split, path in prepare_musan(args.root, args.out, args.silence_db, args.seed).items():
+            print(f"{split}: {path}")
+    else:
+        print(describe_folds(args.corpus, args.root))
 
 
 def add_classify(sub) -> None:
@@ -199,7 +241,7 @@ def add_segment(sub) -> None:
 
 
 def run_segment(args) -> None:
-    from .classify import segment_files
+    from .segment import segment_files
 
     written = segment_files(args.model, args.files, args.out_dir, args.format, args.plot, window=args.window,
                             hop=args.hop, smooth=args.smooth, block_seconds=args.block,
@@ -207,7 +249,8 @@ def run_segment(args) -> None:
     print(f"{len(written)} timeline(s) in {args.out_dir}")
 
 
-COMMANDS = [add_info, add_train, add_separate, add_evaluate, add_extract, add_ivector, add_classify, add_segment]
+COMMANDS = [add_info, add_prepare, add_train, add_evaluate, add_separate, add_extract, add_ivector, add_classify,
+            add_segment]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,18 @@
-"""Evaluation of separation and extraction models: per-utterance metrics, a summary, example spectrograms.
+"""Evaluation of a trained model on a labelled dataset (``sepaudio evaluate``), for every kind of model.
 
-Writes into ``out_dir``: ``per_utterance.csv`` (SI-SDR, SI-SDRi, SDR, SDRi, and PESQ / STOI where the sample rate
-allows), ``summary.json`` (means), and ``examples/<id>.png`` (spectrograms of mixture, estimates, references).
+Writes into ``out_dir``:
+
+- separation (several outputs, scored against ``sources`` in their best order) and extraction (one output, scored
+  against ``target``): ``per_utterance.csv`` (SI-SDR, SI-SDRi, SDR, SDRi, and PESQ / STOI where the sample rate
+  and the installed packages allow), ``summary.json`` (``task``, ``model``, ``parameters``, ``n``, the mean of each
+  metric over the utterances that have it and ``counts``: how many had it), ``examples/<id>.png`` (spectrograms of
+  mixture, estimates and references);
+- classification: ``per_clip.csv`` (true and predicted label, probability of the prediction), ``summary.json``
+  (``task``, ``model``, ``parameters``, ``n``, ``accuracy``, ``macro_f1``, ``per_class`` {label: precision, recall,
+  f1, support}, ``labels``, ``confusion`` (rows: true class), ``ms_per_clip``), ``confusion.png`` and
+  ``examples/<id>.png`` (spectrograms of clips with their labels).
+
+Evaluation runs on one device (the first GPU when there is one and the config's ``trainer.accelerator`` allows it).
 """
 from __future__ import annotations
 
@@ -9,16 +20,20 @@ import csv
 import io
 import json
 import os
+import re
+import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .errors import ConfigError
-from .fileio import atomic_path, write_text
-from .metrics import pit, sdr, si_sdr
+from .fileio import write_text
+from .metrics import classification_scores, confusion_matrix, pit, sdr, si_sdr
 from .models import SepaudioModel, load_model
+from .models.classifier import AudioClassifier
+from .plots import plot_confusion, plot_spectrograms
 
 __all__ = ["evaluate", "evaluate_config", "format_summary", "METRICS"]
 
@@ -26,8 +41,94 @@ METRICS = ("si_sdr", "si_sdri", "sdr", "sdri", "pesq", "stoi")
 PESQ_MODES = {8000: "nb", 16000: "wb"}
 
 
+def evaluate(
+    model: SepaudioModel,
+    dataset: Dataset,
+    out_dir: str | os.PathLike,
+    n_examples: int = 3,
+    permutation_invariant: bool | None = None,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> dict:
+    """Score a model on every item of a dataset, write the reports (see the module docstring) and print a summary.
+
+    Args:
+        model: a separation model (``(1, time)`` -> ``(1, n_src, time)``), an extraction model (one output) or an
+            :class:`~sepaudio.models.classifier.AudioClassifier`; it is called on ``item[k]`` for each
+            ``k in model.input_keys``, on the device its parameters are on.
+        dataset: separation / extraction items ``{"mixture": (T,), "sources": (n_src, T) | "target": (T,), ...}``;
+            classification items ``{"audio": (T,), "label": () | (num_classes,)}``. An ``id`` entry names the
+            item in the reports (else its index).
+        out_dir: report folder.
+        n_examples: items drawn as spectrograms.
+        permutation_invariant: separation / extraction only: ``True`` scores against ``sources`` in the best
+            order, ``False`` against ``target``; ``None``: ``True`` when the model gives more than one output.
+        batch_size: classification clips per forward pass (separation runs one utterance at a time).
+        progress: show a bar over the items.
+
+    Returns:
+        The summary written to ``summary.json``.
+    """
+    out_dir = Path(out_dir)
+    model.eval()
+    if isinstance(model, AudioClassifier):
+        summary, rows = _classify(model, dataset, out_dir, n_examples, batch_size, progress)
+        plot_confusion(out_dir / "confusion.png", summary["confusion"], summary["labels"], summary["model"])
+        _write_csv(out_dir / "per_clip.csv", rows, ["id", "label", "predicted", "probability"])
+    else:
+        summary, rows = _separate(model, dataset, out_dir, n_examples, permutation_invariant, progress)
+        _write_csv(out_dir / "per_utterance.csv", rows, ["id", *summary["counts"]])
+    write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    print(format_summary(summary))
+    return summary
+
+
+def _separate(model: SepaudioModel, dataset: Dataset, out_dir: Path, n_examples: int,
+              permutation_invariant: bool | None, progress: bool) -> tuple[dict, list[dict]]:
+    """Per-utterance rows and the summary of a separation or extraction model."""
+    device = next(model.parameters()).device
+    rows, pit_mode = [], permutation_invariant
+    with torch.inference_mode():
+        for index in tqdm(range(len(dataset)), desc="evaluating", unit="utt", disable=not progress):
+            item = dataset[index]
+            est = model(*[item[k].unsqueeze(0).to(device) for k in model.input_keys]).cpu()
+            est = est.reshape(est.shape[0], -1, est.shape[-1])[0]  # (n_out, time)
+            pit_mode = est.shape[0] > 1 if permutation_invariant is None else permutation_invariant
+            ref = item["sources"] if pit_mode else item["target"].reshape(1, -1)
+            if ref.shape != est.shape:
+                raise ValueError(f"item {index}: the model gives {tuple(est.shape)} but the reference is "
+                                 f"{tuple(ref.shape)}")
+            if pit_mode:
+                est = est[pit(si_sdr, est.unsqueeze(0), ref.unsqueeze(0))[1][0]]
+            name = str(item.get("id", index))
+            rows.append({"id": name, **_scores(est, ref, item["mixture"], model.sample_rate)})
+            if index < n_examples:  # the mixture on top, then estimate and reference of each source side by side
+                panels = [("mixture", item["mixture"]), None]
+                for k in range(est.shape[0]):
+                    panels += [(f"estimate {k + 1} (SI-SDR {float(si_sdr(est[k], ref[k])):.1f} dB)", est[k]),
+                               (f"reference {k + 1}", ref[k])]
+                plot_spectrograms(_example_path(out_dir, name), panels, model.sample_rate)
+    summary = {"task": "separation" if pit_mode else "extraction", "model": model.registered_name,
+               "parameters": model.num_parameters, "n": len(rows), "counts": {}}
+    for key in METRICS:  # each metric over the rows that have it: PESQ fails on some references
+        values = [r[key] for r in rows if key in r]
+        if values:
+            summary[key] = sum(values) / len(values)
+            summary["counts"][key] = len(values)
+    return summary, rows
+
+
+def _scores(est: torch.Tensor, ref: torch.Tensor, mixture: torch.Tensor, rate: int) -> dict[str, float]:
+    """Metrics averaged over sources. Shape: est, ref ``(n_src, time)``, mixture ``(time,)``."""
+    mix = mixture.expand_as(ref)
+    est_si, est_sdr = si_sdr(est, ref), sdr(est, ref)
+    scores = {"si_sdr": est_si.mean(), "si_sdri": (est_si - si_sdr(mix, ref)).mean(),
+              "sdr": est_sdr.mean(), "sdri": (est_sdr - sdr(mix, ref)).mean()}
+    return {**{k: float(v) for k, v in scores.items()}, **_perceptual(est, ref, rate)}
+
+
 def _perceptual(est: torch.Tensor, ref: torch.Tensor, rate: int) -> dict[str, float]:
-    """PESQ (8 / 16 kHz only) and STOI, averaged over sources; metrics whose package is missing are left out.
+    """PESQ (8 / 16 kHz only) and STOI, averaged over sources; a metric that cannot be computed is left out.
 
     Shape: est, ref ``(n_src, time)``.
     """
@@ -46,66 +147,36 @@ def _perceptual(est: torch.Tensor, ref: torch.Tensor, rate: int) -> dict[str, fl
     return out
 
 
-def _scores(est: torch.Tensor, ref: torch.Tensor, mixture: torch.Tensor, rate: int) -> dict[str, float]:
-    """Metrics averaged over sources. Shape: est, ref ``(n_src, time)``, mixture ``(time,)``."""
-    mix = mixture.expand_as(ref)
-    est_si, est_sdr = si_sdr(est, ref), sdr(est, ref)
-    scores = {"si_sdr": est_si.mean(), "si_sdri": (est_si - si_sdr(mix, ref)).mean(),
-              "sdr": est_sdr.mean(), "sdri": (est_sdr - sdr(mix, ref)).mean()}
-    return {**{k: float(v) for k, v in scores.items()}, **_perceptual(est, ref, rate)}
-
-
-def evaluate(
-    model: SepaudioModel,
-    dataset: Dataset,
-    out_dir: str | os.PathLike,
-    n_examples: int = 3,
-    permutation_invariant: bool | None = None,
-    progress: bool = True,
-) -> dict:
-    """Score a model on every item of a dataset and write the reports.
-
-    The model is called as ``model(*[item[k] for k in model.input_keys])`` (each with a batch axis of one).
-
-    Args:
-        model: a separation model (``(1, time)`` -> ``(1, n_src, time)``) or an extraction model (one output).
-        dataset: items with ``mixture`` (T,) and the reference: ``sources`` (n_src, T) or ``target`` (T,);
-            an ``id`` entry names the item in the reports (else its index).
-        out_dir: folder for ``per_utterance.csv``, ``summary.json`` and ``examples/``.
-        n_examples: items drawn as spectrograms.
-        permutation_invariant: ``True`` scores against ``sources`` in the best order (blind separation);
-            ``False`` against ``target`` (extraction). ``None``: ``True`` when the model gives more than one output.
-        progress: show a bar over the items.
-
-    Returns:
-        Summary: ``n``, the mean of every metric, the model name and its parameter count.
-    """
-    out_dir = Path(out_dir)
+def _classify(model: AudioClassifier, dataset: Dataset, out_dir: Path, n_examples: int, batch_size: int,
+              progress: bool) -> tuple[dict, list[dict]]:
+    """Per-clip rows and the summary of a classifier."""
     device = next(model.parameters()).device
-    model.eval()
-    rows = []
+    rows, true, predicted, seconds = [], [], [], 0.0
     with torch.inference_mode():
-        for index in tqdm(range(len(dataset)), desc="evaluating", unit="utt", disable=not progress):
-            item = dataset[index]
-            est = model(*[item[k].unsqueeze(0).to(device) for k in model.input_keys]).cpu()
-            est = est.reshape(est.shape[0], -1, est.shape[-1])[0]  # (n_out, time)
-            pit_mode = est.shape[0] > 1 if permutation_invariant is None else permutation_invariant
-            ref = item["sources"] if pit_mode else item["target"].reshape(1, -1)
-            if ref.shape != est.shape:
-                raise ValueError(f"item {index}: the model gives {tuple(est.shape)} but the reference is "
-                                 f"{tuple(ref.shape)}")
-            if pit_mode:
-                est = est[pit(si_sdr, est.unsqueeze(0), ref.unsqueeze(0))[1][0]]
-            name = str(item.get("id", index))
-            rows.append({"id": name, **_scores(est, ref, item["mixture"], model.sample_rate)})
-            if index < n_examples:
-                plot_example(out_dir / "examples" / f"{name}.png", item["mixture"], est, ref, model.sample_rate)
-    summary = {"model": model.registered_name, "parameters": model.num_parameters, "n": len(rows)}
-    summary.update({k: sum(r[k] for r in rows) / len(rows) for k in METRICS if rows and k in rows[0]})
-    _write_csv(out_dir / "per_utterance.csv", rows)
-    write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    print(format_summary(summary))
-    return summary
+        for batch in tqdm(DataLoader(dataset, batch_size=batch_size), desc="evaluating", unit="batch",
+                          disable=not progress):
+            began = time.perf_counter()
+            probs = torch.softmax(model(*[batch[k].to(device) for k in model.input_keys]), -1)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            seconds += time.perf_counter() - began
+            prob, pred = probs.cpu().max(-1)
+            label = batch["label"].argmax(-1) if batch["label"].dim() == 2 else batch["label"]  # soft (mixup) labels
+            for k in range(len(pred)):
+                index = len(rows)
+                name = str(batch["id"][k]) if "id" in batch else str(index)
+                rows.append({"id": name, "label": model.labels[label[k]], "predicted": model.labels[pred[k]],
+                             "probability": float(prob[k])})
+                if index < n_examples:
+                    plot_spectrograms(_example_path(out_dir, name), [
+                        (f"{name}: true {rows[-1]['label']}, predicted {rows[-1]['predicted']} "
+                         f"({rows[-1]['probability']:.2f})", batch["audio"][k])], model.sample_rate, cols=1)
+            true.append(label)
+            predicted.append(pred)
+    confusion = confusion_matrix(torch.cat(true).numpy(), torch.cat(predicted).numpy(), model.num_classes)
+    summary = {"task": "classification", "model": model.registered_name, "parameters": model.num_parameters,
+               **classification_scores(confusion, model.labels), "ms_per_clip": 1000 * seconds / max(1, len(rows))}
+    return summary, rows
 
 
 def evaluate_config(
@@ -115,7 +186,8 @@ def evaluate_config(
     out_dir: str | os.PathLike | None = None,
     n_examples: int = 3,
 ) -> dict:
-    """Evaluate on the dataset a training config names for ``split`` (``data.<split>`` holds its arguments).
+    """Evaluate on the dataset a training config names for ``split``: ``data.name`` with the arguments
+    ``data.<split>``, in batches of ``data.batch_size`` (classification).
 
     Args:
         config: from :func:`sepaudio.train.load_config`.
@@ -126,59 +198,51 @@ def evaluate_config(
 
     Raises:
         ConfigError: the config has no ``data.<split>`` section.
+        ModelFileError: the model file is missing or unreadable.
     """
     from .data import create_dataset
 
-    if not isinstance(config["data"].get(split), dict):
+    data = config["data"]
+    if not isinstance(data.get(split), dict):
         raise ConfigError(f"the config has no data.{split} section; add one with the dataset's arguments or pick "
-                          f"another split ({', '.join(k for k, v in config['data'].items() if isinstance(v, dict))}).")
+                          f"another split ({', '.join(k for k, v in data.items() if isinstance(v, dict))}).")
     exp_dir = Path(config["exp_dir"])
-    model = load_model(model_path or exp_dir / "model.pt")
-    dataset = create_dataset(config["data"]["name"], **config["data"][split])
-    return evaluate(model, dataset, out_dir or exp_dir / f"eval_{split}", n_examples)
+    accelerator = str(config.get("trainer", {}).get("accelerator", "auto"))
+    device = torch.device("cuda" if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
+    model = load_model(model_path or exp_dir / "model.pt").to(device)
+    dataset = create_dataset(data["name"], **data[split])
+    out_dir = Path(out_dir or exp_dir / f"eval_{split}")
+    print(f"evaluating {model.registered_name} on data.{split} ({len(dataset)} items) on one device: {device}")
+    return evaluate(model, dataset, out_dir, n_examples, batch_size=data.get("batch_size", 32))
 
 
 def format_summary(summary: dict) -> str:
-    """A two-column text table of a summary dict."""
+    """A two-column text table of a summary dict (either task)."""
     lines = [f"{'model':<12} {summary['model']}", f"{'parameters':<12} {summary['parameters']:,}",
-             f"{'utterances':<12} {summary['n']}"]
-    lines += [f"{k:<12} {summary[k]:.2f}" for k in METRICS if k in summary]
+             f"{'items':<12} {summary['n']}"]
+    if summary["task"] == "classification":
+        lines += [f"{'accuracy':<12} {100 * summary['accuracy']:.2f} %", f"{'macro F1':<12} {summary['macro_f1']:.4f}"]
+        lines += [f"{'F1 ' + c:<12} {s['f1']:.4f}" for c, s in summary["per_class"].items()]
+        lines.append(f"{'ms / clip':<12} {summary['ms_per_clip']:.2f}")
+        return "\n".join(lines)
+    for key in METRICS:
+        if key in summary:
+            count = summary["counts"][key]
+            lines.append(f"{key:<12} {summary[key]:.2f}" + (f"  ({count} of {summary['n']})" if count < summary["n"]
+                                                              else ""))
     return "\n".join(lines)
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
+def _example_path(out_dir: Path, item_id: str) -> Path:
+    """``out_dir/examples/<id>.png``; an id that is a file path (``/data/a.wav@0``) gives its last part."""
+    return out_dir / "examples" / (re.sub(r"[^\w.@+-]+", "_", Path(item_id).name) + ".png")
+
+
+def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    """Rows as CSV with the given columns; a value a row lacks is an empty cell."""
     buffer = io.StringIO()
-    fields = ["id"] + [k for k in METRICS if rows and k in rows[0]]
-    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
     write_text(path, buffer.getvalue())
-
-
-def plot_example(path: Path, mixture: torch.Tensor, est: torch.Tensor, ref: torch.Tensor, rate: int) -> Path:
-    """Spectrograms: the mixture on top, then estimate and reference of each source side by side.
-
-    Shape: mixture ``(time,)``, est and ref ``(n_src, time)``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n_src = est.shape[0]
-    fig, axes = plt.subplots(n_src + 1, 2, figsize=(10, 2.2 * (n_src + 1)), squeeze=False)
-    panels = [(axes[0, 0], mixture, "mixture")]
-    for k in range(n_src):
-        panels += [(axes[k + 1, 0], est[k], f"estimate {k + 1} (SI-SDR {float(si_sdr(est[k], ref[k])):.1f} dB)"),
-                   (axes[k + 1, 1], ref[k], f"reference {k + 1}")]
-    axes[0, 1].axis("off")
-    for ax, wav, title in panels:
-        ax.specgram(wav.double().numpy(), NFFT=256, Fs=rate, noverlap=192, cmap="magma")
-        ax.set_title(title, fontsize=9)
-        ax.set_ylabel("Hz")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    return path

@@ -13,8 +13,8 @@ import torch
 from tqdm.auto import tqdm
 
 from . import audio
-from .data.lists import read_list
 from .errors import ModelFileError
+from .fileio import read_list
 from .inference import process_file
 from .models import TseNet, load_model
 from .speaker import IVectorExtractor, load_ivector_extractor

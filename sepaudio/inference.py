@@ -7,7 +7,8 @@ chunk borders (blind separation gives its outputs in an arbitrary order per chun
 
 :func:`process_file` streams: it reads one chunk at a time and writes each output block by block into temporary
 files renamed at the end, so memory depends on the chunk length, not on the recording's. :func:`process_tensor`
-runs the same chunking and joining on a tensor.
+runs the same chunking and joining on a tensor. :class:`ChunkReader` reads any span of a file at a model's rate
+(segmentation and clip classification read through it too).
 """
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ import torch
 from tqdm.auto import tqdm
 
 from . import audio
-from .errors import ConfigError
+from .errors import AudioError, ConfigError
 from .metrics import pit
 
-__all__ = ["process_file", "process_tensor", "chunk_bounds", "join_chunks", "align_to"]
+__all__ = ["ChunkReader", "process_file", "process_tensor", "chunk_bounds", "join_chunks", "align_to"]
 
 ChunkFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -148,24 +149,43 @@ def process_tensor(
         return torch.cat(list(join_chunks(outputs, bounds, align_sources)), dim=-1)
 
 
-class _ChunkReader:
-    """Reads ``[start, end)`` in model-rate samples of a file's mono mix-down, resampling each read.
+class ChunkReader:
+    """Reads spans of a file's mono mix-down at a model's sample rate, resampling each read.
 
-    Each read starts on a sample where the file and model sample grids meet and carries a margin on both sides,
-    so the blocks match a resampling of the whole file away from its ends.
+    Each read starts on a sample where the file's and the model's sample grids meet and carries a margin on both
+    sides, so any span equals the same span of the whole file resampled at once (to float rounding). Samples
+    outside the file read as zeros.
+
+    Args:
+        path: the recording.
+        sample_rate: the rate spans are counted and returned in.
+
+    Raises:
+        AudioError: missing, unreadable or empty file.
     """
 
     MARGIN = 64  # model-rate samples read beyond each side, for the resampling filter
 
-    def __init__(self, path: Path, sample_rate: int):
+    def __init__(self, path: str | os.PathLike, sample_rate: int):
         meta = audio.info(path)
-        self.path, self.file_rate, self.rate, self.frames = path, meta.samplerate, sample_rate, meta.frames
-        self.length = math.ceil(self.frames * sample_rate / self.file_rate)
+        if meta.frames == 0:
+            raise AudioError(f"{path}: has zero samples; give a recording with audio in it.")
+        self.path, self.file_rate, self.rate, self.frames = Path(path), meta.samplerate, sample_rate, meta.frames
+        self.length = math.ceil(self.frames * sample_rate / self.file_rate)  # samples at the model's rate
         g = math.gcd(self.file_rate, sample_rate)
         self.step_in, self.step_out = self.file_rate // g, sample_rate // g
 
     def read(self, start: int, end: int) -> torch.Tensor:
-        """Shape: ``(end - start,)`` at the model's rate."""
+        """Samples ``[start, end)`` at the model's rate; zeros where the span leaves the file.
+
+        Shape: ``(end - start,)``.
+        """
+        lo, hi = max(start, 0), min(end, self.length)
+        if hi <= lo:
+            return torch.zeros(max(end - start, 0))
+        return torch.nn.functional.pad(self._read_inside(lo, hi), (lo - start, end - hi))
+
+    def _read_inside(self, start: int, end: int) -> torch.Tensor:
         if self.file_rate == self.rate:
             return audio.load(self.path, mono=True, start=start, frames=end - start)[0][0]
         first = max(start - self.MARGIN, 0) // self.step_out
@@ -211,7 +231,7 @@ def process_file(
         ValueError: ``fn`` returns another number of outputs than ``len(out_paths)``.
     """
     in_path, out_paths = Path(in_path), [Path(p) for p in out_paths]
-    reader = _ChunkReader(in_path, sample_rate)
+    reader = ChunkReader(in_path, sample_rate)
     if reader.file_rate != sample_rate:
         print(f"note: {in_path} is at {reader.file_rate} Hz; resampling to the model's {sample_rate} Hz "
               f"(outputs are written at {sample_rate} Hz)", file=sys.stderr)

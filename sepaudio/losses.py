@@ -5,30 +5,16 @@ the dict the dataset gave (``mixture``, ``sources``, ``target``, ``label``, ...)
 """
 from __future__ import annotations
 
-from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from .metrics import pit, si_sdr
+from .registry import Registry
 
-_LOSSES: dict[str, Callable[..., nn.Module]] = {}
-
-
-def register_loss(name: str) -> Callable:
-    """Register a loss class under ``name``."""
-
-    def decorator(cls):
-        _LOSSES[name] = cls
-        return cls
-
-    return decorator
-
-
-def create_loss(name: str, **kwargs: Any) -> nn.Module:
-    if name not in _LOSSES:
-        raise KeyError(f"unknown loss {name!r}; known losses: {', '.join(sorted(_LOSSES))}")
-    return _LOSSES[name](**kwargs)
+LOSSES = Registry("loss")
+register_loss = LOSSES.register
+create_loss = LOSSES.create
 
 
 @register_loss("si_sdr")

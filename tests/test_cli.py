@@ -11,13 +11,22 @@ from sepaudio.models import ConvTasNet
 def test_help_lists_commands():
     out = subprocess.run([sys.executable, "-m", "sepaudio", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
-    for command in ("info", "train"):
+    for command in ("info", "prepare", "train", "evaluate", "separate", "extract", "ivector", "classify", "segment"):
         assert command in out.stdout
 
 
+def test_prepare_lists_the_corpora(capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["prepare", "--help"])
+    assert err.value.code == 0
+    out = capsys.readouterr().out
+    for corpus in ("smn_mini", "musan", "esc50", "urbansound8k"):
+        assert corpus in out
+
+
 def test_info(tmp_path, capsys):
-    path = ConvTasNet(n_src=3, n_filters=16, bottleneck=8, hidden=16, skip_channels=8, blocks=2, repeats=1,
-                      sample_rate=16000).save(tmp_path / "m.pt")
+    tcn = {"channels": 8, "hidden": 16, "skip_channels": 8, "blocks": 2, "repeats": 1}
+    path = ConvTasNet(n_src=3, n_filters=16, tcn=tcn, sample_rate=16000).save(tmp_path / "m.pt")
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     assert "conv_tasnet" in out and "16000 Hz" in out and "n_src: 3" in out

@@ -1,4 +1,4 @@
-"""Clip classification, streaming segmentation, timeline writers, evaluation, losses, CLI, end-to-end training."""
+"""Clip classification, streaming segmentation, timelines, classification scores, losses, CLI, end-to-end training."""
 import json
 
 import numpy as np
@@ -6,9 +6,12 @@ import pytest
 import torch
 
 from sepaudio import ModelFileError, audio, create_model
-from sepaudio.classify import (FrameResults, Segment, classify_file, format_timeline, frame_accuracy,
-                               frame_posteriors, frames_to_segments, load_classifier, plot_confusion, read_span,
-                               read_timeline, scores_from_confusion, segment_file, smooth_labels, write_timeline)
+from sepaudio.classify import classify_file, load_classifier
+from sepaudio.inference import ChunkReader
+from sepaudio.metrics import classification_scores, confusion_matrix, frame_accuracy
+from sepaudio.plots import plot_confusion
+from sepaudio.segment import FrameResults, frame_posteriors, segment_file, smooth_labels
+from sepaudio.timeline import Segment, format_timeline, frames_to_segments, read_timeline, write_timeline
 from sepaudio.cli import main as cli
 from sepaudio.losses import create_loss
 
@@ -31,22 +34,28 @@ def long_file(tmp_path_factory):
     return audio.save(path, wav, 8000)
 
 
-def test_read_span_matches_whole_file(long_file):
-    whole = audio.load(long_file, sample_rate=RATE, mono=True)[0][0]
-    span = read_span(long_file, -100, 5000, RATE)
-    assert span.shape == (5100,) and span[:100].abs().max() == 0
-    # resampling a part differs from resampling the whole only near the cut
-    assert torch.allclose(span[100:4900], whole[:4800], atol=1e-3)
-    assert read_span(long_file, whole.shape[0] + 10, whole.shape[0] + 20, RATE).abs().max() == 0
+@pytest.mark.parametrize("rate", [RATE, 8000, 44100])
+def test_chunk_reader_matches_the_whole_file_resampled(long_file, rate):
+    whole = audio.load(long_file, sample_rate=rate, mono=True)[0][0]
+    reader = ChunkReader(long_file, rate)
+    assert reader.length == whole.shape[0]
+    for start, stop in [(-100, 5000), (3333, 7777), (whole.shape[0] - 500, whole.shape[0] + 50)]:
+        span = reader.read(start, stop)
+        assert span.shape == (stop - start,)
+        inside = slice(max(start, 0), min(stop, whole.shape[0]))
+        # no block-edge error: a span is the same span of the whole file resampled at once
+        torch.testing.assert_close(span[inside.start - start:inside.stop - start], whole[inside], atol=1e-6, rtol=0)
+        assert not span[:max(0, -start)].any() and not span[inside.stop - start:].any()  # zeros outside the file
+    assert reader.read(whole.shape[0] + 10, whole.shape[0] + 20).abs().max() == 0
 
 
 def test_streaming_gives_the_same_frames_for_any_block_size(model_file, long_file):
     model = load_classifier(model_file)
     big = frame_posteriors(model, long_file, window=1.0, hop=0.1, block_seconds=60)
     small = frame_posteriors(model, long_file, window=1.0, hop=0.1, block_seconds=0.7, batch_size=8)
-    assert big.probs.shape == (73, 3) and small.probs.shape == (73, 3)
-    np.testing.assert_allclose(small.probs, big.probs, atol=2e-3)
-    np.testing.assert_allclose(small.energy_db, big.energy_db, atol=0.5)
+    assert big.probs.shape == (73, 3) and small.probs.shape == (73, 3) and big.duration == pytest.approx(7.3)
+    np.testing.assert_allclose(small.probs, big.probs, atol=1e-5)
+    np.testing.assert_allclose(small.energy_db, big.energy_db, atol=1e-3)
 
 
 def test_segment_marks_silence_and_covers_the_file(model_file, long_file):
@@ -61,7 +70,7 @@ def test_segment_marks_silence_and_covers_the_file(model_file, long_file):
 def test_median_filter_removes_short_flips():
     probs = np.tile([0.9, 0.1], (30, 1))
     probs[10:12] = [0.1, 0.9]  # a 0.2 s flip
-    results = FrameResults(probs, np.zeros(30), np.zeros(30), 0.1)
+    results = FrameResults(probs, np.zeros(30), np.zeros(30), 0.1, 3.0)
     assert smooth_labels(results, ["a", "b"], smooth=0.0, silence_db=None).count("b") == 2
     assert smooth_labels(results, ["a", "b"], smooth=0.5, silence_db=None) == ["a"] * 30
 
@@ -80,12 +89,15 @@ def test_timeline_formats_and_frame_accuracy(tmp_path):
     assert frame_accuracy(segments, shifted) == pytest.approx(2.0 / 3.2, abs=0.01)
 
 
-def test_scores_from_confusion_and_plot(tmp_path):
-    scores = scores_from_confusion(np.array([[2, 0], [1, 1]]), ["a", "b"])
-    assert scores["accuracy"] == 0.75
+def test_classification_scores_and_confusion_plot(tmp_path):
+    confusion = confusion_matrix(np.array([0, 0, 1, 1]), np.array([0, 0, 0, 1]), 2)
+    assert confusion.tolist() == [[2, 0], [1, 1]]
+    scores = classification_scores(confusion, ["a", "b"])
+    assert scores["accuracy"] == 0.75 and scores["n"] == 4
     assert scores["per_class"]["a"]["precision"] == pytest.approx(2 / 3) and scores["per_class"]["a"]["recall"] == 1
     assert scores["per_class"]["a"]["f1"] == pytest.approx(0.8)
     assert scores["per_class"]["b"]["f1"] == pytest.approx(2 / 3)
+    assert scores["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
     assert plot_confusion(tmp_path / "c.png", scores["confusion"], ["a", "b"]).stat().st_size > 1000
 
 
@@ -132,8 +144,8 @@ def test_commands_reject_non_classifiers(tmp_path, long_file, capsys):
 @pytest.mark.slow
 def test_swishnet_learns_the_mini_corpus(tmp_path):
     """A few epochs of `sepaudio train` on a small mini corpus separate the three classes."""
-    from sepaudio.classify import evaluate
     from sepaudio.data import create_dataset
+    from sepaudio.evaluate import evaluate
     from sepaudio.data.smn_mini import make_smn_mini_corpus
     from sepaudio.train import train
 
@@ -150,5 +162,6 @@ def test_swishnet_learns_the_mini_corpus(tmp_path):
                     "devices": 1, "enable_progress_bar": False, "enable_model_summary": False},
     }
     model = load_classifier(train(config) / "model.pt")
-    scores = evaluate(model, create_dataset("smn_mini", split="test", overlap=0.0, **data))
-    assert scores["clips"] == 18 and scores["accuracy"] >= 0.8
+    scores = evaluate(model, create_dataset("smn_mini", split="test", overlap=0.0, **data), tmp_path / "eval",
+                      n_examples=0, progress=False)
+    assert scores["n"] == 18 and scores["accuracy"] >= 0.8

@@ -1,29 +1,22 @@
 """Classification data: mini corpus, clip sampling, augmentation, MUSAN / ESC-50 / UrbanSound8K on fake layouts."""
-import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from fakes import fake_esc50, fake_musan, fake_us8k, tone
 from sepaudio import DatasetError, audio
 from sepaudio.data import create_dataset
-from sepaudio.data.augment import SpecAugment, mixup, random_gain
-from sepaudio.data.classification import (ClipDataset, Region, clip_starts, nonsilent_regions, read_manifest,
-                                          scan_class_folders, write_manifest)
-from sepaudio.data.musan import prepare_musan
+from sepaudio.data.augment import mixup, random_gain
+from sepaudio.nn import SpecAugment
+from sepaudio.data.classification import (ClipDataset, Region, clip_starts, read_manifest, scan_class_folders,
+                                          write_manifest)
+from sepaudio.data.musan import prepare_musan, remove_silence
 from sepaudio.data.smn_mini import LABELS, make_smn_mini_corpus, make_smn_timeline
 
 RATE = 16000
 RECIPES = Path(__file__).parent.parent / "recipes"
-
-
-def tone(seconds, level=0.1, rate=RATE, freq=440.0):
-    t = torch.arange(int(seconds * rate)) / rate
-    return level * torch.sin(2 * torch.pi * freq * t)
 
 
 @pytest.fixture(scope="module")
@@ -95,22 +88,23 @@ def test_mixup_dataset_gives_soft_labels(smn_root):
     assert label.shape == (3,) and label.sum().item() == pytest.approx(1.0)
 
 
-def test_nonsilent_regions_remove_silence(tmp_path):
+def test_remove_silence_keeps_the_loud_stretches(tmp_path):
+    """librosa.effects.split against an absolute -50 dBFS threshold, block by block, gaps bridged across blocks."""
     wav = torch.cat([torch.zeros(RATE), tone(2.0), torch.zeros(RATE), tone(1.0), torch.zeros(RATE // 10)])
+    wav[int(1.5 * RATE):int(1.7 * RATE)] = 0  # a 0.2 s gap: bridged
     audio.save(tmp_path / "x.wav", wav, RATE)
-    regions = nonsilent_regions(tmp_path / "x.wav", "speech", block_seconds=0.7)
-    assert [(r.start, r.stop) for r in regions] == [(1.0, 3.0), (4.0, 5.0)]
-
-
-def make_musan(root, files_per_class=20):
-    for k, label in enumerate(LABELS):
-        for i in range(files_per_class):
-            wav = torch.cat([tone(0.6, freq=200.0 * (k + 1)), torch.zeros(RATE // 2)])
-            audio.save(root / label / "src" / f"{label}-{i:04d}.wav", wav, RATE)
+    for block in (60.0, 0.7):
+        regions = remove_silence(tmp_path / "x.wav", "speech", block_seconds=block)
+        assert [r.label for r in regions] == ["speech", "speech"]
+        np.testing.assert_allclose([(r.start, r.stop) for r in regions], [(1.0, 3.0), (4.0, 5.0)], atol=0.015)
+    quiet = torch.cat([torch.zeros(RATE), tone(2.0, level=10 ** (-60 / 20) * 2 ** 0.5)])  # RMS -60 dBFS
+    audio.save(tmp_path / "quiet.wav", quiet, RATE)
+    assert remove_silence(tmp_path / "quiet.wav", "music") == []
+    assert len(remove_silence(tmp_path / "quiet.wav", "music", silence_db=-70.0)) == 1
 
 
 def test_musan_preparation_on_fake_layout(tmp_path):
-    make_musan(tmp_path / "musan")
+    fake_musan(tmp_path / "musan")
     manifests = prepare_musan(tmp_path / "musan", tmp_path / "lists")
     splits = {s: read_manifest(p) for s, p in manifests.items()}
     for label in LABELS:  # 65 / 10 / 25 % of 20 files
@@ -124,20 +118,8 @@ def test_musan_preparation_on_fake_layout(tmp_path):
         prepare_musan(tmp_path / "empty", tmp_path / "lists2")
 
 
-def make_esc50(root):
-    rows = []
-    for i in range(10):
-        category, target = [("dog", 0), ("rain", 1), ("clock_tick", 2)][i % 3]
-        name = f"{i % 5 + 1}-{1000 + i}-A-{target}.wav"
-        audio.save(root / "audio" / name, tone(5.0, rate=44100)[: 44100 * 5 - i * 100], 44100)
-        rows.append([name, i % 5 + 1, target, category, str(category != "rain"), 1000 + i, "A"])
-    (root / "meta").mkdir(parents=True)
-    with open(root / "meta" / "esc50.csv", "w", newline="") as f:
-        csv.writer(f).writerows([["filename", "fold", "target", "category", "esc10", "src_file", "take"], *rows])
-
-
 def test_esc50_folds_on_fake_layout(tmp_path):
-    make_esc50(tmp_path)
+    fake_esc50(tmp_path)
     train = create_dataset("esc50", root=str(tmp_path), folds=[1, 2, 3, 4])
     valid = create_dataset("esc50", root=str(tmp_path), folds=[5])
     assert len(train) == 8 and len(valid) == 2
@@ -150,21 +132,8 @@ def test_esc50_folds_on_fake_layout(tmp_path):
         create_dataset("esc50", root=str(tmp_path), folds=[1])
 
 
-def make_us8k(root):
-    rows = []
-    for i in range(12):
-        fold, cid = i % 10 + 1, i % 2
-        name = f"{100 + i}-{cid}-0-0.wav"
-        audio.save(root / "audio" / f"fold{fold}" / name, tone(1.0 + i % 3, rate=22050), 22050)
-        rows.append([name, 100 + i, 0.0, 1.0, 1, fold, cid, ["air_conditioner", "car_horn"][cid]])
-    (root / "metadata").mkdir()
-    with open(root / "metadata" / "UrbanSound8K.csv", "w", newline="") as f:
-        csv.writer(f).writerows([["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"],
-                                 *rows])
-
-
 def test_urbansound8k_folds_on_fake_layout(tmp_path):
-    make_us8k(tmp_path)
+    fake_us8k(tmp_path)
     ds = create_dataset("urbansound8k", root=str(tmp_path), folds=[1, 2], sample_rate=8000)
     assert len(ds) == 4 and ds.labels == ["air_conditioner", "car_horn"]
     assert ds[0]["audio"].shape == (4 * 8000,)
@@ -179,33 +148,26 @@ def test_manifest_round_trip_and_timeline(tmp_path):
     assert read_manifest(write_manifest(tmp_path / "m.csv", regions)) == regions
 
 
-def test_preparation_entry_points_and_recipe_stage(tmp_path, capsys):
-    from sepaudio.classify import main as classify_main
+def test_prepare_command(tmp_path, capsys):
+    from sepaudio.cli import main
 
     def prepare(argv):
-        return classify_main(["prepare", *argv])
+        return main(["prepare", *argv])
 
-    make_esc50(tmp_path / "esc50")
+    fake_esc50(tmp_path / "esc50")
     assert prepare(["esc50", str(tmp_path / "esc50")]) == 0
     assert "10 clips, 3 classes; clips per fold: {1: 2, 2: 2, 3: 2, 4: 2, 5: 2}" in capsys.readouterr().out
     assert prepare(["urbansound8k", str(tmp_path / "nowhere")]) == 2
-    make_musan(tmp_path / "musan", files_per_class=4)
+    fake_musan(tmp_path / "musan", files_per_class=4)
     assert prepare(["musan", str(tmp_path / "musan"), str(tmp_path / "lists")]) == 0
     assert len(read_manifest(tmp_path / "lists" / "train.csv")) == 3 * 2
-    # the recipes' preparation stage runs the same entry point (us8k_esresnet runs esc50_esresnet's script)
-    make_us8k(tmp_path / "us8k")
-    recipe = RECIPES / "us8k_esresnet" / "run.sh"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(["bash", str(recipe), "--stop-stage", "0", "--root", str(tmp_path / "us8k")],
-                            env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert "UrbanSound8K: 12 clips, 2 classes" in result.stdout
+    # stage 0 of the recipes runs this command: tests/test_recipes.py
 
 
 
 @pytest.mark.parametrize("recipe, make, overrides", [
-    ("esc50_esresnet", make_esc50, ["data.train.root={root}", "data.valid.root={root}"]),
-    ("us8k_esresnet", make_us8k, ["data.train.root={root}", "data.valid.root={root}"]),
+    ("esc50_esresnet", fake_esc50, ["data.train.root={root}", "data.valid.root={root}"]),
+    ("us8k_esresnet", fake_us8k, ["data.train.root={root}", "data.valid.root={root}"]),
     ("smn_musan", None, ["data.train.manifests={root}", "data.valid.manifests={root}"]),
 ])
 def test_recipe_configs_build_and_train_one_step(tmp_path, recipe, make, overrides):
@@ -214,7 +176,7 @@ def test_recipe_configs_build_and_train_one_step(tmp_path, recipe, make, overrid
 
     root = tmp_path / "corpus"
     if make is None:
-        make_musan(tmp_path / "musan", files_per_class=4)
+        fake_musan(tmp_path / "musan", files_per_class=4)
         prepare_musan(tmp_path / "musan", root)
     else:
         root.mkdir()

@@ -5,8 +5,9 @@ import torchaudio
 import sepaudio
 from sepaudio.errors import ModelFileError
 from sepaudio.models import ConvTasNet, create_model, load_model
+from sepaudio.nn import TCNConfig
 
-TINY = dict(n_filters=16, bottleneck=8, hidden=16, skip_channels=8, blocks=2, repeats=2)
+TINY = dict(n_filters=16, tcn=dict(channels=8, hidden=16, skip_channels=8, blocks=2, repeats=2))
 
 
 def test_default_parameter_count_matches_torchaudio():
@@ -33,7 +34,9 @@ def test_from_torchaudio_reads_hyper_parameters():
     reference = torchaudio.models.ConvTasNet(num_sources=3, enc_kernel_size=8, enc_num_feats=32, msk_num_feats=16,
                                              msk_num_hidden_feats=24, msk_num_layers=3, msk_num_stacks=2).eval()
     ours = ConvTasNet.from_torchaudio(reference).eval()
-    assert ours.model_args["n_src"] == 3 and ours.model_args["blocks"] == 3 and ours.model_args["repeats"] == 2
+    args = ours.model_args
+    assert args["n_src"] == 3 and args["filter_length"] == 8 and args["n_filters"] == 32
+    assert args["tcn"] == dict(channels=16, hidden=24, skip_channels=16, kernel_size=3, blocks=3, repeats=2)
     x = torch.randn(1, 1, 1001)
     with torch.no_grad():
         assert (ours(x) - reference(x)).abs().max() <= 1e-5
@@ -62,10 +65,12 @@ def test_filterbanks(filterbank):
 
 
 def test_save_and_load_round_trip(tmp_path):
-    model = create_model("conv_tasnet", n_src=3, causal=True, norm="cLN", **TINY).eval()
+    tcn = {**TINY["tcn"], "causal": True, "norm": "cLN"}
+    model = create_model("conv_tasnet", n_src=3, n_filters=16, tcn=tcn).eval()
     path = model.save(tmp_path / "m.pt")
     again = sepaudio.load_model(path)
     assert isinstance(again, ConvTasNet) and again.model_args == model.model_args and not again.training
+    assert again.masker.tcn.config == TCNConfig(**tcn)
     x = torch.randn(1, 400)
     assert torch.equal(model(x), again(x))
 
@@ -119,3 +124,12 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         ConvTasNet(n_src=3, **TINY).save(path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+def test_tcn_argument_is_checked():
+    with pytest.raises(ValueError, match=r"unknown field\(s\) \['bottleneck'\]"):
+        ConvTasNet(tcn={"bottleneck": 8})
+    with pytest.raises(ValueError, match="TCNConfig.repeats"):
+        ConvTasNet(tcn={"repeats": 0})
+    with pytest.raises(TypeError, match="as a dict"):
+        ConvTasNet(tcn=TCNConfig())

@@ -1,6 +1,7 @@
 """Evaluation: PIT-aligned scores for separation, target scores for extraction, CSV / JSON / PNG reports."""
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -83,7 +84,8 @@ def test_evaluate_command_on_mini_corpus(tmp_path, capsys):
     from sepaudio.data import make_mini_speech_corpus
 
     make_mini_speech_corpus(tmp_path / "corpus", n_speakers=3, utterances=2, seconds=0.5)
-    model = MiTAS(n_filters=16, kernel_size=8, bottleneck=8, hidden=16, skip_channels=8, blocks=2, repeats=2)
+    model = MiTAS(n_filters=16, filter_length=8,
+                  tcn={"channels": 8, "hidden": 16, "skip_channels": 8, "blocks": 2, "repeats": 2})
     model.save(tmp_path / "exp" / "model.pt")
     (tmp_path / "conf.yml").write_text(
         f"exp_dir: {tmp_path / 'exp'}\nmodel: {{name: mitas}}\nloss: {{name: pit_si_sdr}}\n"
@@ -94,3 +96,50 @@ def test_evaluate_command_on_mini_corpus(tmp_path, capsys):
     assert summary["n"] == 2 and summary["model"] == "mitas"
     assert main(["evaluate", str(tmp_path / "conf.yml"), "--split", "nope"]) == 2
     assert "data.nope" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("silent", [0, 2])
+def test_a_metric_some_utterances_lack_is_averaged_over_the_others(tmp_path, silent):
+    """PESQ finds no utterance in a nearly silent reference: that row lacks it, the others still count."""
+    data = items(3)
+    quiet = torch.zeros_like(data[silent]["sources"])
+    quiet[:, -100:] = 0.3 * torch.randn(2, 100, generator=torch.Generator().manual_seed(0))  # a click at the end
+    data[silent] = {**data[silent], "sources": quiet, "mixture": quiet.sum(0), "target": quiet[0]}
+    summary = evaluate(Oracle(data, 2), data, tmp_path, n_examples=0, progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "per_utterance.csv")))
+    assert list(rows[0]) == ["id", "si_sdr", "si_sdri", "sdr", "sdri", "pesq", "stoi"]
+    assert rows[silent]["pesq"] == "" and all(rows[i]["pesq"] for i in range(3) if i != silent)
+    assert summary["counts"]["pesq"] == 2 and summary["counts"]["si_sdr"] == 3 and summary["n"] == 3
+    others = [float(rows[i]["pesq"]) for i in range(3) if i != silent]
+    assert summary["pesq"] == pytest.approx(sum(others) / 2, abs=1e-3)
+    assert json.loads((tmp_path / "summary.json").read_text())["counts"]["pesq"] == 2
+
+
+def test_evaluate_command_on_a_classifier(tmp_path, capsys):
+    from sepaudio import create_model
+    from sepaudio.data.smn_mini import LABELS, make_smn_mini_corpus
+
+    root = make_smn_mini_corpus(tmp_path / "smn", seconds=1.0, files={"test": 2})
+    model = create_model("swishnet_slim").save(tmp_path / "exp" / "model.pt")
+    (tmp_path / "conf.yml").write_text(
+        f"exp_dir: {tmp_path / 'exp'}\nmodel: {{name: swishnet_slim}}\nloss: {{name: cross_entropy}}\n"
+        f"data:\n  name: smn_mini\n  batch_size: 4\n"
+        f"  test: {{root: {root}, split: test, clip_seconds: 1.0, overlap: 0.0}}\n")
+    assert main(["evaluate", str(tmp_path / "conf.yml"), "--examples", "2", "--model", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "one device" in out and "accuracy" in out
+    report = tmp_path / "exp" / "eval_test"
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["task"] == "classification" and summary["n"] == 6 and summary["labels"] == list(LABELS)
+    assert sum(map(sum, summary["confusion"])) == 6 and len(summary["confusion"]) == 3
+    assert set(summary["per_class"]) == set(LABELS)
+    assert all({"precision", "recall", "f1"} <= set(s) for s in summary["per_class"].values())
+    assert 0 <= summary["accuracy"] <= 1 and 0 <= summary["macro_f1"] <= 1 and summary["ms_per_clip"] > 0
+    assert summary["parameters"] > 0
+    rows = list(csv.DictReader(open(report / "per_clip.csv")))
+    assert len(rows) == 6 and list(rows[0]) == ["id", "label", "predicted", "probability"]
+    accuracy = sum(r["label"] == r["predicted"] for r in rows) / 6
+    assert summary["accuracy"] == pytest.approx(accuracy)
+    assert (report / "confusion.png").stat().st_size > 1000
+    # ids are "<path>@<start>": the examples are named by the file, inside the report
+    assert sorted(p.name for p in (report / "examples").iterdir()) == [f"{Path(r['id']).name}.png" for r in rows[:2]]

@@ -3,9 +3,10 @@ import pytest
 import torch
 
 from sepaudio.models import ConvTasNet, MiTAS, create_model, load_model
-from sepaudio.nn import TCN
+from sepaudio.nn import TCN, TCNConfig
 
-SMALL = dict(n_filters=16, kernel_size=8, bottleneck=8, hidden=16, skip_channels=8, blocks=3, repeats=2)
+TCN_SMALL = dict(channels=8, hidden=16, skip_channels=8, blocks=3, repeats=2)
+SMALL = dict(n_filters=16, filter_length=8, tcn=TCN_SMALL)
 
 
 def expected_tcn_parameters(channels, hidden, skip, kernel, blocks, repeats, share, in_first=None):
@@ -28,15 +29,16 @@ def expected_tcn_parameters(channels, hidden, skip, kernel, blocks, repeats, sha
 @pytest.mark.parametrize("share", ["none", "pointwise", "depthwise", "both"])
 @pytest.mark.parametrize("repeats", [1, 3])
 def test_tcn_parameter_count(share, repeats):
-    tcn = TCN(channels=8, hidden=12, skip_channels=6, kernel_size=3, blocks=4, repeats=repeats, share=share)
+    tcn = TCN(TCNConfig(channels=8, hidden=12, skip_channels=6, kernel_size=3, blocks=4, repeats=repeats, share=share))
     count = sum(p.numel() for p in tcn.parameters())
     assert count == expected_tcn_parameters(8, 12, 6, 3, 4, repeats, share)
 
 
 def test_conditioned_tcn_shares_too():
     """TseNet's conditioned stack compresses with one argument: the fused first blocks share their 1x1 too."""
-    plain = TCN(channels=8, hidden=12, skip_channels=6, blocks=3, repeats=2, cond_dim=5)
-    shared = TCN(channels=8, hidden=12, skip_channels=6, blocks=3, repeats=2, cond_dim=5, share="both")
+    sizes = dict(channels=8, hidden=12, skip_channels=6, blocks=3, repeats=2)
+    plain = TCN(TCNConfig(**sizes), cond_dim=5)
+    shared = TCN(TCNConfig(**sizes, share="both"), cond_dim=5)
     fusion = sum(p.numel() for p in plain.fusions.parameters())
     in_first = plain.fusions[0].out_channels
     assert sum(p.numel() for p in plain.parameters()) - fusion == expected_tcn_parameters(
@@ -62,8 +64,8 @@ def test_mitas_against_conv_tasnet_at_paper_size():
 
 
 def test_shared_modules_are_the_same_tensors_and_norms_are_not():
-    model = MiTAS(**{**SMALL, "repeats": 3})
-    blocks, x_count = model.masker.tcn.blocks, SMALL["blocks"]
+    model = MiTAS(**{**SMALL, "tcn": {**TCN_SMALL, "repeats": 3}})
+    blocks, x_count = model.masker.tcn.blocks, TCN_SMALL["blocks"]
     for r in range(1, 3):
         for x in range(x_count):
             block, first = blocks[r * x_count + x], blocks[x]
@@ -83,7 +85,7 @@ def test_shared_weights_get_gradients_from_every_stack():
     blocks = model.masker.tcn.blocks
     out = model(torch.randn(1, 800))
     # gradient through the second stack only: the shared 1x1 of the first stack still receives it
-    skip = blocks[SMALL["blocks"]].skip_conv
+    skip = blocks[TCN_SMALL["blocks"]].skip_conv
     assert skip is blocks[0].skip_conv
     (out ** 2).mean().backward()
     assert skip.weight.grad is not None and skip.weight.grad.abs().sum() > 0
@@ -91,7 +93,7 @@ def test_shared_weights_get_gradients_from_every_stack():
 
 def test_mitas_is_conv_tasnet_with_sharing(tmp_path):
     mitas = MiTAS(**SMALL)
-    same = ConvTasNet(**SMALL, share="both")
+    same = ConvTasNet(**{**SMALL, "tcn": {**TCN_SMALL, "share": "both"}})
     same.load_state_dict(mitas.state_dict())
     wav = torch.randn(2, 1000)
     torch.testing.assert_close(mitas(wav), same(wav))
@@ -99,10 +101,17 @@ def test_mitas_is_conv_tasnet_with_sharing(tmp_path):
 
     path = mitas.save(tmp_path / "mitas.pt")
     loaded = load_model(path)
-    assert type(loaded) is MiTAS and loaded.model_args["share"] == "both"
+    assert type(loaded) is MiTAS and loaded.masker.tcn.config.share == "both"
     torch.testing.assert_close(loaded(wav), mitas.eval()(wav))
     tcn = loaded.masker.tcn
-    assert tcn.blocks[SMALL["blocks"]].in_conv.weight is tcn.blocks[0].in_conv.weight  # sharing survives loading
+    assert tcn.blocks[TCN_SMALL["blocks"]].in_conv.weight is tcn.blocks[0].in_conv.weight  # sharing survives loading
+
+
+def test_mitas_shares_both_unless_its_tcn_names_a_sharing():
+    assert MiTAS(**SMALL).masker.tcn.config.share == "both"
+    assert MiTAS(**{**SMALL, "tcn": {**TCN_SMALL, "share": "pointwise"}}).masker.tcn.config.share == "pointwise"
+    assert MiTAS().masker.tcn.config == TCNConfig(share="both")
+    assert ConvTasNet().masker.tcn.config == TCNConfig()
 
 
 def test_mitas_separates_n_sources():
@@ -122,9 +131,9 @@ def test_info_reports_parameters(tmp_path, capsys):
 def test_tsenet_compresses_with_one_argument():
     from sepaudio.models import TseNet
 
-    small = dict(n_filters=32, bottleneck=16, hidden=32, skip_channels=16, blocks=3, repeats=3, ivector_dim=10,
-                 speaker_dim=8)
-    plain, shared = TseNet(**small), TseNet(**small, share="both")
+    small = dict(n_filters=32, ivector_dim=10, speaker_dim=8)
+    tcn = dict(channels=16, hidden=32, skip_channels=16, blocks=3, repeats=3)
+    plain, shared = TseNet(**small, tcn=tcn), TseNet(**small, tcn={**tcn, "share": "both"})
     assert shared.num_parameters < plain.num_parameters * 0.6
     mixture, ivector = torch.randn(2, 800), torch.randn(2, 10)
     assert shared(mixture, ivector).shape == plain(mixture, ivector).shape

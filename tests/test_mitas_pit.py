@@ -8,7 +8,7 @@ from sepaudio.losses import create_loss
 from sepaudio.metrics import pit, si_sdr
 from sepaudio.models import ConvTasNet, MiTAS
 
-SMALL = dict(n_filters=16, kernel_size=8, bottleneck=8, hidden=16, skip_channels=8, blocks=3, repeats=2)
+SMALL = dict(n_filters=16, filter_length=8, tcn=dict(channels=8, hidden=16, skip_channels=8, blocks=3, repeats=2))
 
 
 def brute_force(est, ref):

@@ -3,7 +3,12 @@ import torch
 from torch import nn
 
 from sepaudio.nn import (TCN, ChannelwiseLayerNorm, CumulativeLayerNorm, GlobalLayerNorm, SeparableConv1d,
-                         SeparableConv2d, SpeakerFusion, TCNMasker)
+                         SeparableConv2d, SpeakerFusion, TCNConfig, TCNMasker)
+from sepaudio.nn.tcn import SHARING
+
+
+def small(**fields) -> TCNConfig:
+    return TCNConfig(**{"channels": 8, "hidden": 16, "skip_channels": 8, **fields})
 
 
 def count(module: nn.Module) -> int:
@@ -78,16 +83,16 @@ def test_norms():
 
 
 def test_tcn_causal_with_causal_norm_and_rejects_gln():
-    tcn = TCN(8, 16, 8, blocks=3, repeats=2, norm="cLN", causal=True)
+    tcn = TCN(small(blocks=3, repeats=2, norm="cLN", causal=True))
     assert _future_leak(tcn, torch.randn(1, 8, 80), 40) < 1e-6
-    assert _future_leak(TCN(8, 16, 8, blocks=3, repeats=2), torch.randn(1, 8, 80), 40) > 0
-    with pytest.raises(ValueError, match="causal norm"):
-        TCN(8, 16, 8, causal=True, norm="gLN")
+    assert _future_leak(TCN(small(blocks=3, repeats=2)), torch.randn(1, 8, 80), 40) > 0
+    with pytest.raises(ValueError, match="TCNConfig.causal=True needs a causal norm"):
+        small(causal=True, norm="gLN")
 
 
 @pytest.mark.parametrize("fusion", ["concat", "add", "multiply", "film"])
 def test_tcn_conditioning(fusion):
-    tcn = TCN(8, 16, 8, blocks=2, repeats=2, cond_dim=5, fusion=fusion).eval()
+    tcn = TCN(small(blocks=2, repeats=2), cond_dim=5, fusion=fusion).eval()
     x = torch.randn(2, 8, 40)
     a, b = tcn(x, torch.randn(2, 5)), tcn(x, torch.randn(2, 5))
     assert a.shape == (2, 8, 40) and (a - b).abs().max() > 1e-4
@@ -106,8 +111,7 @@ def test_fusion_shapes():
 
 
 def test_tcn_weight_sharing():
-    args = dict(channels=8, hidden=16, skip_channels=8, blocks=4, repeats=3)
-    plain, point, depth, both = (TCN(**args, share=s) for s in ("none", "pointwise", "depthwise", "both"))
+    plain, point, depth, both = (TCN(small(blocks=4, repeats=3, share=s)) for s in SHARING)
     assert count(point) < count(plain) and count(depth) < count(plain) and count(both) < min(count(point), count(depth))
     assert point.blocks[1].in_conv is point.blocks[5].in_conv is point.blocks[9].in_conv
     assert point.blocks[1].norm1 is not point.blocks[5].norm1  # norms stay per block
@@ -116,9 +120,46 @@ def test_tcn_weight_sharing():
     assert both(x).shape == (1, 8, 30)
 
 
+def test_tcn_config_defaults_are_torchaudio_conv_tasnets():
+    assert TCNConfig() == TCNConfig(channels=128, hidden=512, skip_channels=128, kernel_size=3, blocks=8, repeats=3,
+                                    norm="gLN", causal=False, share="none")
+
+
+@pytest.mark.parametrize("field,value", [("channels", 0), ("hidden", -1), ("skip_channels", 2.0), ("kernel_size", 0),
+                                         ("blocks", True), ("repeats", 0), ("norm", "LN"), ("share", "all")])
+def test_tcn_config_names_the_bad_field(field, value):
+    with pytest.raises(ValueError, match=f"TCNConfig.{field}"):
+        TCNConfig(**{field: value})
+
+
+@pytest.mark.parametrize("share", SHARING)
+def test_shared_convolutions_are_built_once(share, monkeypatch):
+    """No block builds a 1x1 or depthwise convolution that sharing then replaces."""
+    built, init = [], nn.Conv1d.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(self)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(nn.Conv1d, "__init__", counting_init)
+    tcn = TCN(small(blocks=3, repeats=3, share=share))
+    assert len(built) == len({id(m) for m in tcn.modules() if isinstance(m, nn.Conv1d)})
+
+
+@pytest.mark.parametrize("share", SHARING)
+def test_no_residual_conv_runs_for_the_last_block(share):
+    """The last block's residual would be thrown away: with pointwise sharing it holds a shared one, never run."""
+    tcn = TCN(small(blocks=3, repeats=2, share=share))
+    calls = []
+    for conv in {block.res_conv for block in tcn.blocks} - {None}:
+        conv.register_forward_hook(lambda *args: calls.append(1))
+    tcn(torch.randn(1, 8, 20))
+    assert len(calls) == len(tcn.blocks) - 1
+
+
 def test_masker_shapes_and_activations():
-    masker = TCNMasker(12, 3, bottleneck=8, hidden=16, skip_channels=8, blocks=2, repeats=1)
+    masker = TCNMasker(12, 3, small(blocks=2, repeats=1))
     masks = masker(torch.randn(2, 12, 25))
     assert masks.shape == (2, 3, 12, 25) and masks.min() >= 0 and masks.max() <= 1
-    soft = TCNMasker(12, 3, bottleneck=8, hidden=16, skip_channels=8, blocks=2, repeats=1, mask_act="softmax")
+    soft = TCNMasker(12, 3, small(blocks=2, repeats=1), mask_act="softmax")
     assert torch.allclose(soft(torch.randn(2, 12, 25)).sum(1), torch.ones(2, 12, 25), atol=1e-5)

@@ -7,7 +7,7 @@ from sepaudio.inference import process_tensor
 from sepaudio.models import ConvTasNet, MiTAS
 from sepaudio.separate import expand_inputs, separate_file
 
-SMALL = dict(n_filters=16, kernel_size=8, bottleneck=8, hidden=16, skip_channels=8, blocks=3, repeats=2)
+SMALL = dict(n_filters=16, filter_length=8, tcn=dict(channels=8, hidden=16, skip_channels=8, blocks=3, repeats=2))
 
 
 def test_separate_file_writes_one_wav_per_source(tmp_path):

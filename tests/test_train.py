@@ -1,20 +1,24 @@
 import csv
+import gc
 import os
 import signal
 import subprocess
 import sys
 import time
+import weakref
 
 import pytest
 import torch
 import yaml
 
 import sepaudio
+from sepaudio.data import OnTheFlyMixtures
+from sepaudio.data.registry import DATASETS
 from sepaudio.errors import ConfigError, DatasetError
-from sepaudio.train import load_config, train
+from sepaudio.train import build, load_config, train
 
-TINY_MODEL = {"name": "conv_tasnet", "args": {"n_filters": 16, "bottleneck": 8, "hidden": 16, "skip_channels": 8,
-                                               "blocks": 2, "repeats": 1}}
+TINY_MODEL = {"name": "conv_tasnet", "args": {"n_filters": 16, "tcn": {"channels": 8, "hidden": 16, "skip_channels": 8,
+                                                                       "blocks": 2, "repeats": 1}}}
 
 
 def write_config(path, root, exp_dir, **trainer):
@@ -63,6 +67,44 @@ def test_config_errors(tmp_path, mini_speech):
         train(load_config(path, ["trainer.warp_speed=9"]))
     with pytest.raises(DatasetError, match="missing: no such folder"):
         train(load_config(path, [f"data.train.root={tmp_path / 'missing'}"]))
+    with pytest.raises(ConfigError, match="trainer.callbacks: cannot import 'nowhere.Nothing'"):
+        train(load_config(path, ["trainer.callbacks=[{class_path: nowhere.Nothing}]"]))
+
+
+def test_only_the_configs_mistakes_are_config_errors(tmp_path, mini_speech, monkeypatch):
+    """A wrong argument name is a ConfigError, also one a dataset passes on through ``**kwargs``; a KeyError or
+    TypeError raised inside a constructor (a bug) propagates as it is."""
+    def passes_on(root, **kwargs):
+        return OnTheFlyMixtures(root, **kwargs)
+
+    def key_bug(root, **kwargs):
+        return {}["oops"]
+
+    def type_bug(root, **kwargs):
+        return OnTheFlyMixtures(root, lenght=3)
+
+    for name, factory in (("passes_on", passes_on), ("key_bug", key_bug), ("type_bug", type_bug)):
+        monkeypatch.setitem(DATASETS._entries, name, factory)
+    path = write_config(tmp_path / "c.yml", mini_speech, tmp_path / "exp")
+    with pytest.raises(ConfigError, match="data.train: .*'segmnt'"):
+        build(load_config(path, ["data.name=passes_on", "data.train.segmnt=1"]))
+    with pytest.raises(ConfigError, match="data.train: .*'segmnt'"):
+        build(load_config(path, ["data.name=mix_on_the_fly", "data.train.segmnt=1"]))
+    assert build(load_config(path, ["data.name=passes_on"]))[2].dataset.length == 32
+    with pytest.raises(KeyError, match="oops"):
+        build(load_config(path, ["data.name=key_bug"]))
+    with pytest.raises(TypeError, match="lenght"):
+        build(load_config(path, ["data.name=type_bug"]))
+
+
+def test_mixing_dataset_is_freed(mini_speech):
+    """Its cache of loaded files goes with it (an ``lru_cache`` on the method kept every dataset alive)."""
+    data = OnTheFlyMixtures(mini_speech, segment=0.25, length=4)
+    assert data[0]["mixture"].shape == (2000,)
+    ref = weakref.ref(data)
+    del data
+    gc.collect()
+    assert ref() is None
 
 
 @pytest.mark.slow
@@ -72,10 +114,9 @@ def test_train_end_to_end(tmp_path, mini_speech):
                  "checkpoints/best.ckpt"):
         assert (exp / name).exists(), name
     model = sepaudio.load_model(exp / "model.pt")
-    assert model.model_args["blocks"] == 2
+    assert model.model_args["tcn"]["blocks"] == 2
     assert yaml.safe_load((exp / "config.yaml").read_text())["optim"]["lr"] == 0.005
-    with open(exp / "logs" / "metrics.csv") as f:
-        val = [float(r["val_loss"]) for r in csv.DictReader(f) if r.get("val_loss")]
+    val = [loss for _, loss in val_losses(exp)]
     assert len(val) == 3 and min(val[1:]) < val[0]  # it learns
     # the checkpoint also loads as a model, equal to the best one
     again = sepaudio.load_model(exp / "checkpoints" / "best.ckpt")
@@ -92,6 +133,20 @@ def test_killed_run_resumes_exactly(tmp_path, mini_speech, capsys):
         _killed_then_resumed(tmp_path, mini_speech, capsys)
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_resumed_run_keeps_the_plateau_step(tmp_path, mini_speech):
+    """The learning rate halves after a validation without improvement, also when the run resumes right after it
+    (Lightning would step a plateau scheduler after the checkpoint, and not for the epoch a run resumes from)."""
+    def run(name, *overrides):
+        conf = write_config(tmp_path / f"{name}.yml", mini_speech, tmp_path / name, max_epochs=3)
+        exp = train(load_config(conf, ["optim.lr=1e-7", "optim.plateau_patience=0", *overrides]))  # no progress
+        return torch.load(exp / "checkpoints" / "last.ckpt", weights_only=True)["optimizer_states"][0]
+
+    whole = run("whole")["param_groups"][0]["lr"]
+    run("resumed", "trainer.max_epochs=1")
+    assert run("resumed")["param_groups"][0]["lr"] == whole == pytest.approx(2.5e-8)  # halved after epochs 1, 2
 
 
 def _killed_then_resumed(tmp_path, mini_speech, capsys):
@@ -117,3 +172,9 @@ def _killed_then_resumed(tmp_path, mini_speech, capsys):
     a = sepaudio.load_model(tmp_path / "whole" / "model.pt").state_dict()
     b = sepaudio.load_model(tmp_path / "killed" / "model.pt").state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert val_losses(tmp_path / "whole") == val_losses(tmp_path / "killed")  # the log kept the first epochs
+
+
+def val_losses(exp):
+    with open(exp / "logs" / "metrics.csv") as f:
+        return [(r["epoch"], round(float(r["val_loss"]), 4)) for r in csv.DictReader(f) if r.get("val_loss")]

@@ -16,8 +16,8 @@ from sepaudio.metrics import si_sdr
 from sepaudio.models import TseNet
 from sepaudio.speaker import train_ivector_extractor
 
-TINY = dict(n_filters=64, kernel_size=64, stride=32, bottleneck=32, hidden=64, skip_channels=32, blocks=3, repeats=2,
-            speaker_dim=16)
+TINY = dict(n_filters=64, filter_length=64, stride=32, speaker_dim=16,
+            tcn=dict(channels=32, hidden=64, skip_channels=32, blocks=3, repeats=2))
 
 
 def new_utterance(speaker: str, n_speakers: int, seconds: float, seed: int) -> torch.Tensor:

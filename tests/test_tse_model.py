@@ -1,13 +1,16 @@
 """TseNet: paper configuration and parameter count, conditioning variants, speaker logits, save / load."""
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
 from sepaudio.losses import create_loss
 from sepaudio.models import TseNet, create_model, load_model
+from sepaudio.nn import TCNConfig
 
-TINY = dict(n_filters=16, bottleneck=16, hidden=32, skip_channels=16, blocks=2, repeats=2)
+TINY = dict(n_filters=16, tcn=dict(channels=16, hidden=32, skip_channels=16, blocks=2, repeats=2))
 
 
 def paper_parameter_count(n=256, kernel=20, b=256, h=512, sc=256, p=3, x=8, r=4, ivector=400, speaker=100) -> int:
@@ -27,9 +30,10 @@ def paper_parameter_count(n=256, kernel=20, b=256, h=512, sc=256, p=3, x=8, r=4,
 def test_paper_configuration_is_the_default_and_counts_its_parameters():
     model = TseNet()
     args = model.model_args
-    assert (args["n_filters"], args["kernel_size"], args["bottleneck"], args["hidden"], args["conv_kernel"],
-            args["blocks"], args["repeats"], args["ivector_dim"], args["speaker_dim"]) == (
-        256, 20, 256, 512, 3, 8, 4, 400, 100)
+    assert (args["n_filters"], args["filter_length"], args["ivector_dim"], args["speaker_dim"]) == (256, 20, 400, 100)
+    assert model.masker.tcn.config == TCNConfig(channels=256, hidden=512, skip_channels=256, kernel_size=3, blocks=8,
+                                                repeats=4)
+    assert TseNet(tcn={"repeats": 2}).masker.tcn.config == TCNConfig(channels=256, skip_channels=256, repeats=2)
     assert args["fusion"] == "concat" and args["conditioning"] == "ivector" and model.sample_rate == 8000
     assert model.num_parameters == paper_parameter_count() == 13_002_725
 
@@ -73,6 +77,15 @@ def test_encoder_conditioning_returns_logits_only_in_training():
     assert model(mixture[0], torch.randn(4321)).shape == (1, 1000)
 
 
+def test_encoder_conditioning_emits_no_warning():
+    """The enrollment reaches the asteroid encoder as (batch, 1, time): no 2-D input UserWarning."""
+    model = TseNet(conditioning="encoder", speaker_dim=8, speaker_channels=8, speaker_blocks=1, **TINY).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model(torch.randn(2, 800), torch.randn(2, 900))
+        model(torch.randn(800), torch.randn(900))
+
+
 def test_extract_with_precomputed_embedding_equals_forward():
     model = TseNet(ivector_dim=12, speaker_dim=8, **TINY).eval()
     mixture, ivector = torch.randn(2, 900), torch.randn(2, 12)
@@ -113,8 +126,8 @@ def test_recipe_configs_train(conf, mini_speech, tmp_path):
     overrides = [f"exp_dir={tmp_path / 'exp'}", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
                  "trainer.limit_val_batches=1", "trainer.enable_progress_bar=false",
                  "trainer.log_every_n_steps=1", "data.num_workers=0",
-                 "data.batch_size=2", "model.args.n_filters=16", "model.args.bottleneck=8", "model.args.hidden=16",
-                 "model.args.skip_channels=8", "model.args.blocks=2"]
+                 "data.batch_size=2", "model.args.n_filters=16", "model.args.tcn.channels=8",
+                 "model.args.tcn.hidden=16", "model.args.tcn.skip_channels=8", "model.args.tcn.blocks=2"]
     for split in ("train", "valid"):
         overrides += [f"data.{split}.root={mini_speech}", f"data.{split}.speakers={speakers}",
                       f"data.{split}.length=4"]

@@ -1,51 +1,24 @@
 #!/usr/bin/env bash
-# sep_libri2mix: Conv-TasNet and MiTAS (paper configuration) on Libri2Mix / Libri3Mix. sep_mini and sep_wsj0-2mix
-# run these stages too, with their own conf.yml and local/ (RECIPE_DIR).
-#   ./run.sh --corpus DIR [--stage N] [--stop-stage N] [--models "conv_tasnet mitas"] [--work DIR] [key=value ...]
-# Stages: 0 prepare data (local/prepare_data.py), 1 train each model, 2 evaluate each on the test set, 3 table.
-# Training resumes from its last checkpoint when run again. key=value arguments override conf.yml.
-set -euo pipefail
-here="${RECIPE_DIR:-$(cd "$(dirname "$0")" && pwd)}"  # the recipe whose conf.yml and local/ are used
-repo="$(cd "$(dirname "$0")/../.." && pwd)"
-stage=0
-stop_stage=3
-work="$here"
-corpus=""
-models="conv_tasnet mitas"
-overrides=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage="$2"; shift 2 ;;
-    --stop-stage) stop_stage="$2"; shift 2 ;;
-    --corpus) corpus="$2"; shift 2 ;;
-    --models) models="$2"; shift 2 ;;
-    --work) work="$2"; shift 2 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
-    *=*) overrides+=("$1"); shift ;;
-    *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 1 ;;
-  esac
-done
-python="${PYTHON:-$repo/.venv/bin/python}"
-[ -x "$python" ] || python=python3
-conf="$here/conf.yml"
-mkdir -p "$work"
-cd "$work"
+# sep_libri2mix: Conv-TasNet and MiTAS (paper configuration) on Libri2Mix, or Libri3Mix with model.args.n_src=3.
+#   recipes/sep_libri2mix/run.sh --corpus <Libri2Mix> [options] [key=value ...]
+# Stages: 0 check the corpus and write data/{train,valid,test}.csv, 1 train each model, 2 evaluate each on the
+# test set, 3 results table (exp/RESULTS.md). Training resumes from its last checkpoint when run again.
+stage=0                   # N: first stage to run
+stop_stage=3              # N: last stage to run
+corpus=                   # DIR: the Libri2Mix (or Libri3Mix) folder, holding wav8k/ and wav16k/
+train_set=train-360       # train-360|train-100: LibriSpeech subset of the training mixtures
+sample_rate=8k            # 8k|16k: the corpus's wav8k/ or wav16k/
+mode=min                  # min|max: mixtures as long as the shorter source, or the longer
+mixture=mix_clean         # mix_clean|mix_both|mix_single: two utterances, the same + noise, one + noise
+models="conv_tasnet mitas"  # LIST: models to train and compare
+. "$(dirname "$0")/../common/parse_options.sh"
+rate=${sample_rate%k}000
+overrides=("model.args.sample_rate=$rate" "data.train.sample_rate=$rate" "data.valid.sample_rate=$rate"
+           "data.test.sample_rate=$rate" "${overrides[@]}")
 
-if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
-  echo "== stage 0: prepare data"
-  "$python" "$here/local/prepare_data.py" ${corpus:+--corpus "$corpus"}
+if begin_stage 0 "check LibriMix, write data/{train,valid,test}.csv"; then
+  require corpus
+  "$python" "$recipe/local/prepare_data.py" "$corpus" --train-set "$train_set" --sample-rate "$sample_rate" \
+    --mode "$mode" --mixture "$mixture" --out data
 fi
-for m in $models; do
-  if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
-    echo "== stage 1: train $m"
-    "$python" -m sepaudio train "$conf" "exp_dir=exp/$m" "model.name=$m" ${overrides[@]+"${overrides[@]}"}
-  fi
-  if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-    echo "== stage 2: evaluate $m"
-    "$python" -m sepaudio evaluate "$conf" "exp_dir=exp/$m" "model.name=$m" ${overrides[@]+"${overrides[@]}"}
-  fi
-done
-if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  echo "== stage 3: table"
-  "$python" "$(dirname "$0")/local/table.py" $(for m in $models; do echo "exp/$m"; done) --out exp/RESULTS.md
-fi
+. "$common/separation_stages.sh"

@@ -1,6 +1,16 @@
 #!/usr/bin/env bash
 # sep_mini: Conv-TasNet and MiTAS side by side on the mini speech corpus (blind two-speaker separation, no
-# download); the stages are sep_libri2mix's with this recipe's conf.yml and local/prepare_data.py.
-#   ./run.sh [--stage N] [--stop-stage N] [--models "conv_tasnet mitas"] [--work DIR] [key=value ...]
-# Stages: 0 corpus, 1 train each model, 2 evaluate each on held-out speakers, 3 table (exp/RESULTS.md).
-RECIPE_DIR="$(cd "$(dirname "$0")" && pwd)" exec "$(dirname "$0")/../sep_libri2mix/run.sh" "$@"
+# download), sized for a CPU.
+#   recipes/sep_mini/run.sh [options] [key=value ...]
+# Stages: 0 corpus (16 synthetic speakers), 1 train each model, 2 evaluate each on held-out speakers, 3 results
+# table (exp/RESULTS.md). Training resumes from its last checkpoint when run again.
+stage=0                   # N: first stage to run
+stop_stage=3              # N: last stage to run
+utterances=20             # N: utterances per speaker of the corpus
+models="conv_tasnet mitas"  # LIST: models to train and compare
+. "$(dirname "$0")/../common/parse_options.sh"
+
+if begin_stage 0 "mini speech corpus (data/mini)"; then
+  "$python" "$recipe/local/prepare_data.py" --root data/mini --utterances "$utterances"
+fi
+. "$common/separation_stages.sh"

@@ -1,52 +1,25 @@
 #!/usr/bin/env bash
 # tse_libri2mix: TseNet (paper configuration) on Libri2Mix, enrolled by another utterance of the target speaker.
-#   ./run.sh --libri2mix PATH [--stage N] [--stop-stage N] [--work DIR] [key=value ...]
-# PATH is the Libri2Mix folder (holding wav8k/min/metadata, made by github.com/JorisCos/LibriMix).
-# Stages: 0 check the corpus and write lists, 1 train the 400-dim i-vector extractor (UBM 512, T matrix) on
-# training sources, 2 train TseNet, 3 evaluate on the test set (SI-SDRi, SDRi, PESQ, STOI + spectrograms).
-# key=value arguments override conf.yml (e.g. trainer.devices=2 data.batch_size=4).
-set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-stage=0
-stop_stage=3
-work="$here"
-libri2mix=""
-overrides=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --libri2mix) libri2mix="$(cd "$2" && pwd)"; shift 2 ;;
-    --stage) stage="$2"; shift 2 ;;
-    --stop-stage) stop_stage="$2"; shift 2 ;;
-    --work) work="$2"; shift 2 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
-    *=*) overrides+=("$1"); shift ;;
-    *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 1 ;;
-  esac
-done
-[ -n "$libri2mix" ] || { echo "run.sh: give --libri2mix PATH (see --help)" >&2; exit 1; }
-python="${PYTHON:-$repo/.venv/bin/python}"
-[ -x "$python" ] || python=python3
-conf="$here/conf.yml"
-root="$libri2mix/wav8k/min"
-overrides=("data.train.root=$root" ${overrides[@]+"${overrides[@]}"})
-mkdir -p "$work"
-cd "$work"
+#   recipes/tse_libri2mix/run.sh --corpus <Libri2Mix> [options] [key=value ...]
+# Stages: 0 check the corpus and write the lists, 1 train the i-vector extractor (UBM, T matrix) on the training
+# sources, 2 train TseNet, 3 evaluate on the test set (SI-SDRi, SDRi, PESQ, STOI + spectrograms).
+stage=0                   # N: first stage to run
+stop_stage=3              # N: last stage to run
+corpus=                   # DIR: the Libri2Mix folder, holding wav8k/ and wav16k/ (made by github.com/JorisCos/LibriMix)
+train_set=train-360       # train-360|train-100: LibriSpeech subset of the training mixtures
+sample_rate=8k            # 8k|16k: the corpus's wav8k/ or wav16k/
+mode=min                  # min|max: mixtures as long as the shorter source, or the longer
+mixture=mix_clean         # mix_clean|mix_both|mix_single: two utterances, the same + noise, one + noise
+components=512            # N: Gaussians of the i-vector extractor's UBM
+ivector_dim=400           # N: i-vector dimension (the T matrix's rank), TseNet's model.args.ivector_dim
+. "$(dirname "$0")/../common/parse_options.sh"
+rate=${sample_rate%k}000
+overrides=("model.args.sample_rate=$rate" "data.train.sample_rate=$rate" "data.valid.sample_rate=$rate"
+           "data.test.sample_rate=$rate" "${overrides[@]}")
 
-if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
-  echo "== stage 0: check Libri2Mix and write the lists"
-  "$python" "$here/local/prepare_data.py" "$libri2mix" --out data
+if begin_stage 0 "check LibriMix, write the lists (data/)"; then
+  require corpus
+  "$python" "$recipe/local/prepare_data.py" "$corpus" --train-set "$train_set" --sample-rate "$sample_rate" \
+    --mode "$mode" --mixture "$mixture" --out data
 fi
-if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
-  echo "== stage 1: i-vector extractor (400-dim) on training sources"
-  "$python" -m sepaudio ivector train --wavs data/ivector_train.txt --out exp/ivector.pt --components 512 \
-    --rank 400 --max-utterances 8000
-fi
-if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  echo "== stage 2: train TseNet"
-  "$python" -m sepaudio train "$conf" "${overrides[@]}"
-fi
-if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  echo "== stage 3: evaluate on the test set"
-  "$python" -m sepaudio evaluate "$conf" "${overrides[@]}"
-fi
+. "$common/extraction_stages.sh"

@@ -2,7 +2,8 @@
 
 A manifest is a CSV with columns ``path,label[,start,stop]`` (seconds; an empty stop means the end of the file).
 :class:`ClipDataset` cuts every region into clips of ``clip_seconds`` with the given overlap (a region shorter
-than a clip gives one zero-padded clip) and returns items ``{"audio": (time,), "label": ()}`` of fixed length.
+than a clip gives one zero-padded clip) and returns items ``{"audio": (time,), "label": (), "id": str}`` of fixed
+length.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ..errors import DatasetError
 from ..fileio import atomic_path
 from .augment import mixup, random_gain
 from .registry import register_dataset
+from .seeding import item_seed
 from .speakers import list_audio
 
 @dataclass(frozen=True)
@@ -108,33 +110,6 @@ def metadata_regions(csv_path: str | os.PathLike, path_of, label_of, fold_of, fo
     return regions
 
 
-def nonsilent_regions(path: str | os.PathLike, label: str, silence_db: float = -50.0, frame_seconds: float = 0.025,
-                      min_gap: float = 0.3, min_region: float = 0.5, block_seconds: float = 60.0) -> list[Region]:
-    """Stretches of a file louder than ``silence_db`` (frame RMS in dBFS), read block by block.
-
-    Quiet gaps shorter than ``min_gap`` seconds are bridged; regions shorter than ``min_region`` are dropped.
-    """
-    header = audio.info(path)
-    rate, frame = header.samplerate, max(1, int(frame_seconds * header.samplerate))
-    block = max(frame, int(block_seconds * rate) // frame * frame)
-    loud = []
-    for start in range(0, header.frames, block):
-        wav = audio.load(path, mono=True, start=start, frames=min(block, header.frames - start))[0][0]
-        n = wav.shape[0] // frame
-        if n:
-            power = wav[: n * frame].reshape(n, frame).pow(2).mean(1)
-            loud.append((10 * torch.log10(power + 1e-12) > silence_db).numpy())
-    loud = np.concatenate(loud) if loud else np.zeros(0, bool)
-    regions: list[list[float]] = []
-    for i in np.flatnonzero(loud):
-        t = i * frame / rate
-        if regions and t - regions[-1][1] <= min_gap:
-            regions[-1][1] = t + frame / rate
-        else:
-            regions.append([t, t + frame / rate])
-    return [Region(str(path), label, round(a, 3), round(b, 3)) for a, b in regions if b - a >= min_region]
-
-
 def clip_starts(length: int, clip: int, overlap: float) -> list[int]:
     """Start samples of clips of ``clip`` samples over ``length`` samples, consecutive clips overlapping by the
     fraction ``overlap``; a remainder longer than half a hop gets one more clip ending at the end."""
@@ -162,18 +137,20 @@ class ClipDataset(Dataset):
             soft vectors).
         rms_db: scale every clip to this RMS level in dBFS before augmentation (loudness equalisation); ``None``
             keeps the recorded level.
-        seed: of the augmentation draws.
+        seed: fixed augmentation of every clip when set; random otherwise, drawn anew for every rank, worker and
+            epoch (see :func:`~sepaudio.data.seeding.item_seed`).
 
     Raises:
         DatasetError: a label outside ``labels``, or an unreadable file.
 
     Shape:
-        item ``{"audio": (clip_samples,), "label": ()}`` (``(num_classes,)`` float with mixup).
+        item ``{"audio": (clip_samples,), "label": (), "id": "<path>@<start sample>"}`` (label ``(num_classes,)``
+        float with mixup).
     """
 
     def __init__(self, regions: Sequence[Region], labels: Sequence[str] | None = None, sample_rate: int = 16000,
                  clip_seconds: float | None = 1.0, overlap: float = 0.5, gain_db: float = 0.0,
-                 mixup_alpha: float = 0.0, rms_db: float | None = None, seed: int = 0):
+                 mixup_alpha: float = 0.0, rms_db: float | None = None, seed: int | None = None):
         if not 0 <= overlap < 1:
             raise ValueError(f"overlap must be in [0, 1), got {overlap}")
         self.labels = list(labels) if labels is not None else sorted({r.label for r in regions})
@@ -183,8 +160,7 @@ class ClipDataset(Dataset):
             raise DatasetError(f"labels {unknown} are not among the classes {self.labels}; fix the manifest or "
                                f"the labels list.")
         self.sample_rate = sample_rate
-        self.gain_db, self.mixup_alpha, self.rms_db = gain_db, mixup_alpha, rms_db
-        self.rng = np.random.default_rng(seed)
+        self.gain_db, self.mixup_alpha, self.rms_db, self.seed = gain_db, mixup_alpha, rms_db, seed
         # clips: (path, file rate, start sample, frames in the file's rate, label index)
         self.clips: list[tuple[str, int, int, int, int]] = []
         spans = []
@@ -217,12 +193,15 @@ class ClipDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         item = self.load_clip(i)
-        if self.mixup_alpha > 0:
-            other = self.load_clip(int(self.rng.integers(len(self))))
-            item = mixup(item, other, float(self.rng.beta(self.mixup_alpha, self.mixup_alpha)), len(self.labels))
-        if self.gain_db > 0:
-            item["audio"] = random_gain(item["audio"], self.gain_db, self.rng)
-        return item
+        if self.mixup_alpha > 0 or self.gain_db > 0:
+            rng = np.random.default_rng(item_seed(self.seed, i))
+            if self.mixup_alpha > 0:
+                other = self.load_clip(int(rng.integers(len(self))))
+                item = mixup(item, other, float(rng.beta(self.mixup_alpha, self.mixup_alpha)), len(self.labels))
+            if self.gain_db > 0:
+                item["audio"] = random_gain(item["audio"], self.gain_db, rng)
+        path, _, start, _, _ = self.clips[i]
+        return {**item, "id": f"{path}@{start}"}
 
     def class_counts(self) -> dict[str, int]:
         """Clips per class."""

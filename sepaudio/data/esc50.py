@@ -4,7 +4,7 @@ Layout: ``ROOT/audio/*.wav`` (44.1 kHz) and ``ROOT/meta/esc50.csv`` with columns
 category, esc10, src_file, take. Fold-wise cross-validation trains on four folds and validates on the fifth
 (``folds`` selects them). ``esc10=True`` keeps the ESC-10 subset (10 classes).
 
-``python -m sepaudio.classify prepare esc50 ROOT`` checks the layout and prints clips per fold.
+``sepaudio prepare esc50 ROOT`` checks the layout and prints clips per fold.
 """
 from __future__ import annotations
 

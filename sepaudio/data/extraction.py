@@ -21,10 +21,11 @@ from torch.utils.data import Dataset
 
 from .. import audio
 from ..errors import DatasetError
-from ..fileio import write_text
+from ..fileio import read_list, write_text
+from ..speaker import load_ivector_extractor
 from .librimix import read_librimix_csv
-from .lists import read_list
 from .registry import create_dataset, register_dataset
+from .seeding import item_seed
 
 
 def fix_length(wav: torch.Tensor, samples: int, rng: np.random.Generator) -> torch.Tensor:
@@ -68,7 +69,7 @@ class _Triples(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         item = self.items[index]
-        rng = np.random.default_rng([self.seed, index] if self.seed is not None else None)
+        rng = np.random.default_rng(item_seed(self.seed, index))
         mixture, target = self._load(item["mixture"]), self._load(item["target"])
         length = min(mixture.shape[-1], target.shape[-1])
         pair = torch.stack([mixture[:length], target[:length]])
@@ -123,7 +124,7 @@ class ExtractionList(_Triples):
         sample_rate: files of other rates are resampled.
         segment: seconds of mixture / target per item (random crop, ``seed`` fixes it); ``None`` = whole files.
         enrollment_seconds: enrollment length; default ``segment`` (``None``: whole enrollment).
-        seed: fixed crops when set (validation).
+        seed: fixed crops when set (validation); random otherwise, per rank, worker and epoch.
     """
 
     def __init__(self, list_path: str | os.PathLike, root: str | os.PathLike | None = None, sample_rate: int = 8000,
@@ -199,8 +200,6 @@ class WithIVectors(Dataset):
     """
 
     def __init__(self, extractor: str | os.PathLike, dataset: str, **kwargs):
-        from ..speaker import load_ivector_extractor
-
         self.extractor = load_ivector_extractor(extractor)
         self.dataset = create_dataset(dataset, **kwargs)
         rate = getattr(self.dataset, "sample_rate", self.extractor.sample_rate)

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from .. import audio
 from ..errors import DatasetError
 from .registry import register_dataset
+from .seeding import item_seed
 
 
 def read_librimix_csv(csv_path: str | os.PathLike, root: str | os.PathLike | None = None) -> list[dict]:
@@ -96,7 +97,7 @@ class LibriMix(Dataset):
         if self.samples is not None:
             rate = audio.info(row["mixture"]).samplerate
             needed = int(np.ceil(self.samples * rate / self.sample_rate))
-            rng = np.random.default_rng([self.seed, index] if self.seed is not None else None)
+            rng = np.random.default_rng(item_seed(self.seed, index))
             start, frames = int(rng.integers(max(row["length"] - needed, 0) + 1)), needed
         load = lambda p: audio.load(p, self.sample_rate, mono=True, start=start, frames=frames)[0][0]  # noqa: E731
         mixture = load(row["mixture"])

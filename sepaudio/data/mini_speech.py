@@ -6,7 +6,6 @@ differ enough for an enrollment recording to tell them apart, and utterances of 
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from scipy.signal import lfilter
 from tqdm import tqdm
 
 from .. import audio
-from ..fileio import write_text
+from .generated import mark_generated, needs_generating
 
 # F1, F2, F3 (Hz) of five vowels for a reference vocal tract (Peterson & Barney, adult male).
 VOWELS = np.array([[730, 1090, 2440], [270, 2290, 3010], [300, 870, 2240], [530, 1840, 2480], [570, 840, 2410]])
@@ -102,8 +101,7 @@ def make_mini_speech_corpus(
     params = dict(n_speakers=n_speakers, utterances=utterances, seconds=seconds, sample_rate=sample_rate, seed=seed)
     names = [f"spk{i:02d}" for i in range(n_speakers)]
     files = {s: [root / s / f"{s}_{k:03d}.wav" for k in range(utterances)] for s in names}
-    stamp = root / "corpus.json"
-    if stamp.exists() and json.loads(stamp.read_text()) == params and all(p.exists() for f in files.values() for p in f):
+    if not needs_generating(root, params, [p for f in files.values() for p in f]):
         return files
     for i, name in enumerate(tqdm(names, desc="mini speech corpus", unit="speaker")):
         traits = speaker_traits(i, n_speakers, seed)
@@ -111,5 +109,5 @@ def make_mini_speech_corpus(
             rng = np.random.default_rng([seed, i, k])
             length = seconds * rng.uniform(0.8, 1.2)
             audio.save(path, torch.from_numpy(synthesize_utterance(traits, length, sample_rate, rng)), sample_rate)
-    write_text(stamp, json.dumps(params))
+    mark_generated(root, params)
     return files

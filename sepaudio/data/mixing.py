@@ -1,7 +1,6 @@
 """On-the-fly mixing of single-speaker utterances: the one mixing implementation for separation and extraction."""
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 from typing import Sequence
@@ -13,7 +12,10 @@ from torch.utils.data import Dataset
 from .. import audio
 from ..errors import DatasetError
 from .registry import register_dataset
+from .seeding import item_seed
 from .speakers import list_audio, scan_speakers
+
+CACHED_FILES = 512
 
 
 @register_dataset("mix_on_the_fly")
@@ -33,14 +35,16 @@ class OnTheFlyMixtures(Dataset):
         noise_root: optional folder of noise recordings.
         noise_snr_range: (low, high) dB of speech over noise.
         length: items per epoch.
-        seed: fixed mixtures (item ``i`` is always the same) when set, e.g. for validation; random otherwise.
+        seed: fixed mixtures (item ``i`` is always the same) when set, e.g. for validation; random otherwise, drawn
+            anew for every rank, worker and epoch (see :func:`~sepaudio.data.seeding.item_seed`).
         speakers: restrict to these speaker names (e.g. held-out speakers for testing).
         enrollment: also return an enrollment utterance of the first speaker (never the target utterance).
         enrollment_seconds: enrollment length (cropped / padded); default ``segment``.
 
     Items:
-        ``mixture`` (T,), ``sources`` (n_src, T), ``speakers`` (n_src,) indices into ``self.speaker_names``;
-        with ``enrollment``: ``target`` (T,) = sources[0], ``enrollment`` (Te,), ``speaker`` () long.
+        ``mixture`` (T,), ``sources`` (n_src, T), ``speakers`` (n_src,) indices into ``self.speaker_names``,
+        ``id`` (str): the index of a fixed mixture, or the seed a random one was drawn from; with ``enrollment``:
+        ``target`` (T,) = sources[0], ``enrollment`` (Te,), ``speaker`` () long.
     """
 
     def __init__(
@@ -75,13 +79,18 @@ class OnTheFlyMixtures(Dataset):
         self.samples = int(segment * sample_rate)
         self.enroll_samples = int((enrollment_seconds or segment) * sample_rate)
         self.snr_range, self.noise_snr_range, self.enrollment = tuple(snr_range), tuple(noise_snr_range), enrollment
+        self._cache: dict[Path, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return self.length
 
-    @functools.lru_cache(maxsize=512)
     def _load(self, path: Path) -> torch.Tensor:
-        return audio.load(path, sample_rate=self.sample_rate, mono=True)[0][0]
+        """The file as a mono waveform at ``sample_rate`` (up to ``CACHED_FILES`` kept, the oldest dropped first)."""
+        if path not in self._cache:
+            if len(self._cache) >= CACHED_FILES:
+                del self._cache[next(iter(self._cache))]
+            self._cache[path] = audio.load(path, sample_rate=self.sample_rate, mono=True)[0][0]
+        return self._cache[path]
 
     def _crop(self, wav: torch.Tensor, samples: int, rng: np.random.Generator) -> torch.Tensor:
         if wav.shape[0] >= samples:
@@ -93,7 +102,7 @@ class OnTheFlyMixtures(Dataset):
         return out
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        seed = [self.seed, index] if self.seed is not None else int(torch.randint(0, 2**62, ()))
+        seed = item_seed(self.seed, index)
         rng = np.random.default_rng(seed)
         spk = rng.choice(len(self.utterances), self.n_src, replace=False)
         picks = [int(rng.integers(len(self.utterances[s]))) for s in spk]
@@ -111,7 +120,8 @@ class OnTheFlyMixtures(Dataset):
         peak = mixture.abs().max().clamp_min(1e-8)
         scale = 0.9 / peak if peak > 0.9 else 1.0
         item = {"mixture": mixture * scale, "sources": sources * scale,
-                "speakers": torch.as_tensor(spk, dtype=torch.long)}
+                "speakers": torch.as_tensor(spk, dtype=torch.long),
+                "id": str(index if self.seed is not None else seed)}
         if self.enrollment:
             others = [u for u in range(len(self.utterances[spk[0]])) if u != picks[0]]
             enroll = self._load(self.utterances[spk[0]][others[rng.integers(len(others))]])

@@ -12,7 +12,6 @@ silence into one long recording with its reference timeline, for segmentation.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -22,7 +21,8 @@ from scipy.signal import butter, sosfilt
 from tqdm import tqdm
 
 from .. import audio
-from ..fileio import write_text
+from ..errors import DatasetError
+from .generated import mark_generated, needs_generating
 from .classification import ClipDataset, Region, scan_class_folders
 from .mini_speech import speaker_traits, synthesize_utterance
 from .registry import register_dataset
@@ -177,15 +177,15 @@ def make_smn_mini_corpus(root: str | os.PathLike, seconds: float = 4.0, sample_r
     root = Path(root)
     files = dict(files or SPLITS)
     params = dict(seconds=seconds, sample_rate=sample_rate, files=files, seed=seed)
-    stamp = root / "corpus.json"
-    if stamp.exists() and json.loads(stamp.read_text()) == params:
-        return root
     jobs = [(s, c, k) for s, count in files.items() for c in LABELS for k in range(count)]
+    paths = [root / s / c / f"{c}_{k:03d}.wav" for s, c, k in jobs]
+    if not needs_generating(root, params, paths):
+        return root
     for split, label, k in tqdm(jobs, desc="mini speech/music/noise corpus", unit="file"):
         rng = np.random.default_rng([seed, list(files).index(split), LABELS.index(label), k])
         wav = synthesize(label, seconds, sample_rate, rng)
         audio.save(root / split / label / f"{label}_{k:03d}.wav", torch.from_numpy(wav), sample_rate)
-    write_text(stamp, json.dumps(params))
+    mark_generated(root, params)
     return root
 
 
@@ -224,11 +224,16 @@ def make_smn_timeline(path: str | os.PathLike, seconds: float, sample_rate: int 
 
 @register_dataset("smn_mini")
 def smn_mini(root: str, split: str = "train", **kwargs) -> ClipDataset:
-    """Clips of the mini corpus at ``root/<split>`` (the default corpus is generated first if ``root`` has no such
-    split); labels speech, music, noise.
+    """Clips of the mini corpus at ``root/<split>`` (made by ``sepaudio prepare smn_mini ROOT``); labels speech,
+    music, noise.
 
     Keyword arguments go to :class:`ClipDataset` (``clip_seconds``, ``overlap``, ``gain_db``, ...).
+
+    Raises:
+        DatasetError: ``root`` has no such split (nothing is generated here: the folder may hold anyone's files).
     """
     if not (Path(root) / split).is_dir():
-        make_smn_mini_corpus(root)
+        have = sorted(p.name for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else []
+        raise DatasetError(f"{root}: no '{split}' split (found: {', '.join(have) or 'nothing'}); generate the corpus "
+                           f"with 'sepaudio prepare smn_mini {root}' or choose a split it has.")
     return ClipDataset(scan_class_folders(Path(root) / split), LABELS, **kwargs)

@@ -4,7 +4,7 @@ Layout: ``ROOT/audio/fold<N>/<slice_file_name>`` and ``ROOT/metadata/UrbanSound8
 slice_file_name, fsID, start, end, salience, fold, classID, class. Always cross-validate on the official folds
 (clips of one recording share a fold). Clips are zero-padded to 4 s.
 
-``python -m sepaudio.classify prepare urbansound8k ROOT`` checks the layout and prints clips per fold.
+``sepaudio prepare urbansound8k ROOT`` checks the layout and prints clips per fold.
 """
 from __future__ import annotations
 

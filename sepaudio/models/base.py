@@ -15,20 +15,21 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from .. import __version__
 from ..errors import ModelFileError
 from ..fileio import atomic_path
+from ..registry import Registry
 
-FORMAT_VERSION = 1
-_REGISTRY: dict[str, Callable[..., "SepaudioModel"]] = {}
+#: 2: ConvTasNet / MiTAS / TseNet take ``filter_length`` and a ``tcn`` dict (see ``upgrade_args``)
+FORMAT_VERSION = 2
+MODELS = Registry("model")
 
 
 def register_model(name: str) -> Callable:
     """Register a model class (or a factory function of a named variant, timm style) under ``name``."""
 
     def decorator(obj):
-        if name in _REGISTRY and _REGISTRY[name] is not obj:
-            raise ValueError(f"model name {name!r} is registered twice")
-        _REGISTRY[name] = obj
+        MODELS.register(name)(obj)
         if isinstance(obj, type):
             obj.registered_name = name
         return obj
@@ -38,14 +39,12 @@ def register_model(name: str) -> Callable:
 
 def list_models() -> list[str]:
     """Names accepted by :func:`create_model` and configs."""
-    return sorted(_REGISTRY)
+    return MODELS.names()
 
 
 def create_model(name: str, **kwargs: Any) -> "SepaudioModel":
     """Build a registered model or variant by name with keyword arguments."""
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
-    return _REGISTRY[name](**kwargs)
+    return MODELS.create(name, **kwargs)
 
 
 class SepaudioModel(nn.Module):
@@ -93,18 +92,22 @@ class SepaudioModel(nn.Module):
         """Trainable parameters (shared weights counted once)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
+    @classmethod
+    def upgrade_args(cls, args: dict, version: int) -> dict:
+        """Map constructor arguments saved in file format ``version`` (older than ``FORMAT_VERSION``) to the current
+        ones. Models whose arguments changed override this; by default they are returned as they are."""
+        return args
+
     def serialize(self) -> dict:
         """The record :meth:`save` writes: name, constructor arguments, weights, versions."""
         if not self.registered_name:
             raise TypeError(f"{type(self).__name__} is not registered; decorate it with @register_model(name)")
-        import sepaudio
-
         return {
             "sepaudio_format": FORMAT_VERSION,
             "model": self.registered_name,
             "model_args": dict(self.model_args),
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
-            "versions": {"sepaudio": sepaudio.__version__, "torch": str(torch.__version__)},
+            "versions": {"sepaudio": __version__, "torch": str(torch.__version__)},
         }
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -147,9 +150,12 @@ def model_from_record(record: Any, source: str | os.PathLike, expected=None) -> 
     if record["sepaudio_format"] > FORMAT_VERSION:
         raise ModelFileError(f"{source}: written by a newer sepaudio ({record.get('versions')}); upgrade sepaudio.")
     name = record["model"]
-    if name not in _REGISTRY:
+    if name not in MODELS:
         raise ModelFileError(f"{source}: holds an unknown model {name!r}; known: {', '.join(list_models())}.")
-    model = _REGISTRY[name](**record["model_args"])
+    factory, args = MODELS.get(name), record["model_args"]
+    if record["sepaudio_format"] < FORMAT_VERSION and hasattr(factory, "upgrade_args"):
+        args = factory.upgrade_args(dict(args), record["sepaudio_format"])
+    model = factory(**args)
     if expected is not None and not isinstance(model, expected):
         wanted = expected if isinstance(expected, tuple) else (expected,)
         raise ModelFileError(f"{source}: holds a {name} model, but this needs "

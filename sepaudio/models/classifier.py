@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..data.augment import SpecAugment
+from ..nn import SpecAugment
 from ..features import make_frontend
 from .base import SepaudioModel, as_batch, create_model, register_model
 
@@ -50,7 +50,7 @@ class AudioClassifier(SepaudioModel):
         backbone: features -> logits ``(batch, num_classes)``.
         labels: class names, index order.
         sample_rate: of the audio the model takes.
-        spec_augment: keyword arguments of :class:`sepaudio.data.augment.SpecAugment` (masks applied in training
+        spec_augment: keyword arguments of :class:`sepaudio.nn.SpecAugment` (masks applied in training
             only), or ``None``.
 
     Shape:

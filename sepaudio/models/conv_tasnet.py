@@ -1,11 +1,41 @@
 """Conv-TasNet (Luo & Mesgarani 2019): learned encoder, TCN masker, learned decoder."""
 from __future__ import annotations
 
+from dataclasses import fields
+
 import torch
 
 from ..filterbanks import make_filterbank
-from ..nn import TCNMasker
+from ..nn import TCNConfig, TCNMasker
 from .base import EncoderMaskerDecoder, register_model
+
+#: format-1 model arguments (flat) -> fields of the ``tcn`` dict
+_V1_TCN_NAMES = {"bottleneck": "channels", "hidden": "hidden", "skip_channels": "skip_channels",
+                 "conv_kernel": "kernel_size", "blocks": "blocks", "repeats": "repeats", "norm": "norm",
+                 "causal": "causal", "share": "share"}
+
+
+def tcn_config(tcn: dict | None, defaults: dict) -> TCNConfig:
+    """The :class:`TCNConfig` of a model's ``tcn`` argument: its fields over the model's ``defaults``."""
+    if isinstance(tcn, TCNConfig):  # the model's arguments are saved as plain values
+        raise TypeError("pass tcn as a dict of TCNConfig fields, e.g. dataclasses.asdict(config)")
+    tcn, known = dict(tcn or {}), [field.name for field in fields(TCNConfig)]
+    unknown = sorted(set(tcn) - set(known))
+    if unknown:
+        raise ValueError(f"tcn: unknown field(s) {unknown}; known: {known}")
+    return TCNConfig(**{**defaults, **tcn})
+
+
+def upgrade_tcn_args(cls, args: dict, version: int) -> dict:
+    """``upgrade_args`` of the models with a TCN: map format-1 arguments (``kernel_size`` = L, flat ``bottleneck``,
+    ``conv_kernel``, ...) to the current ones (``filter_length`` and a ``tcn`` dict)."""
+    if version >= 2:
+        return args
+    args = dict(args)
+    tcn = {new: args.pop(old) for old, new in _V1_TCN_NAMES.items() if old in args}
+    if "kernel_size" in args:
+        args["filter_length"] = args.pop("kernel_size")
+    return {**args, "tcn": tcn}
 
 
 @register_model("conv_tasnet")
@@ -16,16 +46,18 @@ class ConvTasNet(EncoderMaskerDecoder):
         n_src: sources to separate.
         sample_rate: of the input.
         filterbank: encoder / decoder kind (see :mod:`sepaudio.filterbanks`).
-        n_filters, kernel_size, stride: N, L and hop of the encoder.
-        bottleneck, hidden, skip_channels, conv_kernel, blocks, repeats: B, H, Sc, P, X, R of the TCN.
-        norm: ``gLN`` (non-causal) or ``cLN`` / ``cwLN`` (causal).
-        causal: causal depthwise convolutions.
+        n_filters, filter_length, stride: N, L and hop (default L/2) of the encoder.
         mask_act: ``sigmoid`` | ``relu`` | ``softmax``.
-        share: TCN weight sharing (``none``; see :class:`sepaudio.models.mitas.MiTAS`).
+        tcn: fields of :class:`~sepaudio.nn.TCNConfig` (B, H, Sc, P, X, R, norm, causal, share) over
+            ``tcn_defaults``; causal models take ``norm: cLN`` or ``cwLN``.
 
     Shape:
         ``(batch, time)`` -> ``(batch, n_src, time)``.
     """
+
+    #: TCN fields a ``tcn`` argument is laid over
+    tcn_defaults: dict = {}
+    upgrade_args = classmethod(upgrade_tcn_args)
 
     def __init__(
         self,
@@ -33,22 +65,15 @@ class ConvTasNet(EncoderMaskerDecoder):
         sample_rate: int = 8000,
         filterbank: str = "free",
         n_filters: int = 512,
-        kernel_size: int = 16,
+        filter_length: int = 16,
         stride: int | None = None,
-        bottleneck: int = 128,
-        hidden: int = 512,
-        skip_channels: int = 128,
-        conv_kernel: int = 3,
-        blocks: int = 8,
-        repeats: int = 3,
-        norm: str = "gLN",
-        causal: bool = False,
         mask_act: str = "sigmoid",
-        share: str = "none",
+        tcn: dict | None = None,
     ):
-        encoder, decoder = make_filterbank(filterbank, n_filters, kernel_size, stride, sample_rate)
-        masker = TCNMasker(encoder.filterbank.n_feats_out, n_src, bottleneck, hidden, skip_channels, conv_kernel,
-                           blocks, repeats, norm, causal, mask_act, share=share)
+        encoder, decoder = make_filterbank(filterbank, n_filters=n_filters, filter_length=filter_length, stride=stride,
+                                           sample_rate=sample_rate)
+        masker = TCNMasker(encoder.filterbank.n_feats_out, n_src, tcn_config(tcn, self.tcn_defaults),
+                           mask_act=mask_act)
         super().__init__(encoder, masker, decoder, sample_rate)
 
     @classmethod
@@ -63,15 +88,17 @@ class ConvTasNet(EncoderMaskerDecoder):
             n_src=model.num_sources,
             sample_rate=sample_rate,
             n_filters=model.enc_num_feats,
-            kernel_size=model.enc_kernel_size,
+            filter_length=model.enc_kernel_size,
             stride=model.enc_stride,
-            bottleneck=gen.input_conv.out_channels,
-            hidden=first[0].out_channels,
-            skip_channels=gen.conv_layers[0].skip_out.out_channels,
-            conv_kernel=first[3].kernel_size[0],
-            blocks=len(gen.conv_layers) // _stacks(gen),
-            repeats=_stacks(gen),
             mask_act=type(gen.mask_activate).__name__.lower(),
+            tcn=dict(
+                channels=gen.input_conv.out_channels,
+                hidden=first[0].out_channels,
+                skip_channels=gen.conv_layers[0].skip_out.out_channels,
+                kernel_size=first[3].kernel_size[0],
+                blocks=len(gen.conv_layers) // _stacks(gen),
+                repeats=_stacks(gen),
+            ),
         )
         ours.load_state_dict(_torchaudio_state_dict(model))
         return ours

@@ -12,14 +12,11 @@ class MiTAS(ConvTasNet):
     Norms and PReLUs stay per block. The 1x1 convolutions hold most of the separator's weights, so the separator
     shrinks by about ``repeats``.
 
-    Args:
-        share: ``both`` (MiTAS), or ``pointwise`` / ``depthwise`` for one kind of sharing alone.
-        **kwargs: every other argument of :class:`ConvTasNet` (``n_src``, ``sample_rate``, ``n_filters``,
-            ``bottleneck``, ``hidden``, ``blocks``, ``repeats``, ...), with the same defaults.
+    Takes the arguments of :class:`ConvTasNet`, with the same defaults except the ``tcn`` field ``share``:
+    ``both`` (MiTAS) unless the ``tcn`` dict names ``pointwise`` / ``depthwise`` for one kind of sharing alone.
 
     Shape:
         ``(batch, time)`` -> ``(batch, n_src, time)``.
     """
 
-    def __init__(self, share: str = "both", **kwargs):
-        super().__init__(share=share, **kwargs)
+    tcn_defaults = {"share": "both"}

@@ -104,6 +104,8 @@ class SwishNetBackbone(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, width: int = 1, dilations: Sequence[int] = (3, 2, 2, 2, 2)):
         super().__init__()
+        if len(dilations) != 5:
+            raise ValueError(f"dilations: give one per block B4-B8 (5 values), got {list(dilations)}")
         w = width
         self.b1 = GatedPair(in_channels, 16 * w)
         self.b2 = GatedPair(16 * w, 8 * w)
@@ -133,6 +135,7 @@ class SwishNet(AudioClassifier):
         sample_rate: of the input audio (16 kHz in the paper).
         width: 1 = slim (4,899 parameters at 3 classes), 2 = wide (15,819).
         n_mfcc, n_mels: MFCC front-end sizes.
+        dilations: of blocks B4-B8 (the paper's 3, 2, 2, 2, 2).
         spec_augment: SpecAugment arguments applied to the MFCCs while training, or ``None``.
 
     Shape:
@@ -141,12 +144,13 @@ class SwishNet(AudioClassifier):
 
     def __init__(self, num_classes: int | None = None, labels: Sequence[str] | None = None,
                  sample_rate: int = 16000, width: int = 1, n_mfcc: int = 20, n_mels: int = 32,
-                 spec_augment: dict | None = None):
+                 dilations: Sequence[int] = (3, 2, 2, 2, 2), spec_augment: dict | None = None):
         if num_classes is None and labels is None:
             labels = SMN_LABELS
         frontend = MFCC(sample_rate, n_mfcc=n_mfcc, n_mels=n_mels)
         labels = resolve_labels(num_classes, labels)
-        super().__init__(frontend, SwishNetBackbone(n_mfcc, len(labels), width), labels, sample_rate, spec_augment)
+        backbone = SwishNetBackbone(n_mfcc, len(labels), width, dilations)
+        super().__init__(frontend, backbone, labels, sample_rate, spec_augment)
 
 
 @register_model("swishnet_slim")

@@ -5,9 +5,9 @@ import torch
 from torch import nn
 
 from ..filterbanks import make_filterbank
-from ..nn import TCNMasker
-from ..speaker.encoder import SpeakerEncoder
+from ..nn import SpeakerEncoder, TCNMasker
 from .base import EncoderMaskerDecoder, as_batch, register_model
+from .conv_tasnet import tcn_config, upgrade_tcn_args
 
 CONDITIONINGS = ("ivector", "encoder")
 
@@ -27,16 +27,16 @@ class TseNet(EncoderMaskerDecoder):
 
     Args:
         sample_rate: of the input.
-        filterbank, n_filters, kernel_size, stride: encoder / decoder kind, N, L and hop (default L/2).
-        bottleneck, hidden, skip_channels, conv_kernel, blocks, repeats: B, H, Sc, P, X, R of the TCN.
-        norm, causal, mask_act: as in :class:`~sepaudio.models.conv_tasnet.ConvTasNet`.
+        filterbank, n_filters, filter_length, stride: encoder / decoder kind, N, L and hop (default L/2).
+        mask_act: as in :class:`~sepaudio.models.conv_tasnet.ConvTasNet`.
+        tcn: fields of :class:`~sepaudio.nn.TCNConfig` over ``tcn_defaults`` (the paper's B=256, H=512, Sc=256,
+            P=3, X=8, R=4); its ``share`` compresses the TCN MiTAS style.
         conditioning: ``ivector`` or ``encoder``.
         ivector_dim: size of the i-vectors taken (``ivector`` conditioning).
         speaker_dim: size of the speaker vector fused into the TCN.
         fusion: ``concat`` | ``add`` | ``multiply`` | ``film``.
         speaker_channels, speaker_blocks: width and residual blocks of the speaker encoder (``encoder``).
         n_speakers: training speakers for the auxiliary classifier (``encoder``); 0 for none.
-        share: TCN weight sharing, MiTAS style (``none`` | ``pointwise`` | ``depthwise`` | ``both``).
 
     Shape:
         mixture ``(batch, time)``, speaker ``(batch, ivector_dim)`` (i-vector) or ``(batch, enroll_time)``
@@ -44,22 +44,19 @@ class TseNet(EncoderMaskerDecoder):
         -> ``(1, time)``.
     """
 
+    #: the paper's TCN, which a ``tcn`` argument is laid over
+    tcn_defaults = {"channels": 256, "hidden": 512, "skip_channels": 256, "kernel_size": 3, "blocks": 8, "repeats": 4}
+    upgrade_args = classmethod(upgrade_tcn_args)
+
     def __init__(
         self,
         sample_rate: int = 8000,
         filterbank: str = "free",
         n_filters: int = 256,
-        kernel_size: int = 20,
+        filter_length: int = 20,
         stride: int | None = None,
-        bottleneck: int = 256,
-        hidden: int = 512,
-        skip_channels: int = 256,
-        conv_kernel: int = 3,
-        blocks: int = 8,
-        repeats: int = 4,
-        norm: str = "gLN",
-        causal: bool = False,
         mask_act: str = "sigmoid",
+        tcn: dict | None = None,
         conditioning: str = "ivector",
         ivector_dim: int = 400,
         speaker_dim: int = 100,
@@ -67,25 +64,24 @@ class TseNet(EncoderMaskerDecoder):
         speaker_channels: int = 256,
         speaker_blocks: int = 3,
         n_speakers: int = 0,
-        share: str = "none",
     ):
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"unknown conditioning {conditioning!r}; choose one of {CONDITIONINGS}")
         if n_speakers and conditioning != "encoder":
             raise ValueError("the speaker classifier (n_speakers > 0) trains the learned encoder: "
                              "use conditioning='encoder' or n_speakers=0")
-        encoder, decoder = make_filterbank(filterbank, n_filters, kernel_size, stride, sample_rate)
-        masker = TCNMasker(encoder.filterbank.n_feats_out, 1, bottleneck, hidden, skip_channels, conv_kernel, blocks,
-                           repeats, norm, causal, mask_act, cond_dim=speaker_dim, fusion=fusion,
-                           share=share)
+        encoder, decoder = make_filterbank(filterbank, n_filters=n_filters, filter_length=filter_length, stride=stride,
+                                           sample_rate=sample_rate)
+        masker = TCNMasker(encoder.filterbank.n_feats_out, 1, tcn_config(tcn, self.tcn_defaults), mask_act=mask_act,
+                           cond_dim=speaker_dim, fusion=fusion)
         super().__init__(encoder, masker, decoder, sample_rate)
         self.conditioning = conditioning
         self.input_keys = ("mixture", "ivector" if conditioning == "ivector" else "enrollment")
         if conditioning == "ivector":
             self.speaker_net = nn.Sequential(nn.Linear(ivector_dim, speaker_dim), nn.ReLU())
         else:
-            self.speaker_net = SpeakerEncoder(encoder.filterbank.n_feats_out, speaker_dim, speaker_channels,
-                                              speaker_blocks)
+            self.speaker_net = SpeakerEncoder(encoder.filterbank.n_feats_out, speaker_dim, channels=speaker_channels,
+                                              blocks=speaker_blocks)
         self.classifier = nn.Linear(speaker_dim, n_speakers) if n_speakers else None
 
     def embed(self, speaker: torch.Tensor) -> torch.Tensor:
@@ -97,7 +93,7 @@ class TseNet(EncoderMaskerDecoder):
         if self.conditioning == "ivector":
             return self.speaker_net(speaker.unsqueeze(0) if speaker.dim() == 1 else speaker)
         enrollment, _ = as_batch(speaker)
-        return self.speaker_net(self.encoder(self.pad(enrollment)))
+        return self.speaker_net(self.encoder(self.pad(enrollment).unsqueeze(1)))
 
     def extract(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         """Extract with a speaker vector from :meth:`embed` (computed once for a long recording's chunks).

@@ -1,12 +1,14 @@
 """Building blocks. Nothing here knows about files or the command line."""
+from .augment import SpecAugment
 from .conv import SeparableConv1d, SeparableConv2d, make_activation, pad_amounts
 from .fusion import SpeakerFusion
 from .norms import ChannelwiseLayerNorm, CumulativeLayerNorm, GlobalLayerNorm, make_norm
 from .pyramid import PyramidDepthwiseConv2d
-from .tcn import TCN, TCNBlock, TCNMasker
+from .speaker_encoder import SpeakerEncoder, SpeakerResBlock
+from .tcn import TCN, TCNBlock, TCNConfig, TCNMasker
 
 __all__ = [
     "SeparableConv1d", "SeparableConv2d", "make_activation", "pad_amounts", "SpeakerFusion",
-    "GlobalLayerNorm", "CumulativeLayerNorm", "ChannelwiseLayerNorm", "make_norm", "TCN", "TCNBlock", "TCNMasker",
-    "PyramidDepthwiseConv2d",
+    "GlobalLayerNorm", "CumulativeLayerNorm", "ChannelwiseLayerNorm", "make_norm", "TCN", "TCNBlock", "TCNConfig",
+    "TCNMasker", "PyramidDepthwiseConv2d", "SpeakerEncoder", "SpeakerResBlock", "SpecAugment",
 ]

@@ -4,15 +4,15 @@ from __future__ import annotations
 import json
 import os
 import random
+import sys
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from .. import audio
-from ..data.lists import read_list
 from ..errors import DatasetError
-from ..fileio import atomic_path, write_text
+from ..fileio import atomic_path, read_list, write_text
 from .ivector import IVectorExtractor, load_ivector_extractor, train_ivector_extractor
 from .scoring import cosine_trials, equal_error_rate
 
@@ -71,6 +71,9 @@ def train_from_list(list_path: str | os.PathLike, out: str | os.PathLike, sample
         raise DatasetError(f"{list_path}: LDA needs a speaker on every line ('path speaker'); add them or set "
                            f"--lda-dim 0.")
     kwargs.setdefault("device", default_device())
+    others = max(torch.cuda.device_count() - 1, 0) if str(kwargs["device"]).startswith("cuda") else 0
+    print(f"i-vector training runs on one device ({kwargs['device']})"
+          + (f"; {others} other GPU(s) stay idle" if others else ""), file=sys.stderr)
     extractor = train_ivector_extractor(LazyWavs(paths, sample_rate), sample_rate, speakers, **kwargs)
     extractor.save(out)
     return extractor

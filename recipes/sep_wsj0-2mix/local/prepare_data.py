@@ -1,6 +1,6 @@
 """Stage 0 of sep_wsj0-2mix: check a WSJ0-2mix corpus and link it as ``data/wsj0-2mix``.
 
-``--corpus`` is the ``wav8k/min``-level folder of the generated corpus (``<wsj0-mix>/2speakers/wav8k/min``) with
+The corpus is the ``wav8k/min``-level folder of the generated corpus (``<wsj0-mix>/2speakers/wav8k/min``) with
 ``{tr,cv,tt}/{mix,s1,s2}/*.wav``; every mixture's source files are checked. WSJ0-3mix works the same way.
 """
 import argparse
@@ -11,11 +11,11 @@ from sepaudio.data.wsj0mix import SPLITS, scan_wsj0mix
 from sepaudio.errors import DatasetError
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--corpus", required=True, help="<wsj0-mix>/2speakers/wav8k/min")
+    parser.add_argument("corpus", help="<wsj0-mix>/2speakers/wav8k/min")
     parser.add_argument("--link", default="data/wsj0-2mix", help="link to create (data/wsj0-2mix)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     corpus, link = Path(args.corpus).resolve(), Path(args.link)
     for split in SPLITS:
         try:

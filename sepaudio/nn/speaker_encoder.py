@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn import SeparableConv1d, make_norm
+from .conv import SeparableConv1d
+from .norms import make_norm
 
 
 class SpeakerResBlock(nn.Module):

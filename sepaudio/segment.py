@@ -1,0 +1,140 @@
+"""Segmentation of recordings of any length into a speech / music / noise / silence timeline.
+
+A classifier labels a window of ``window`` seconds centred on every ``hop``-second frame; class probabilities are
+median-filtered over ``smooth`` seconds; frames quieter than ``silence_db`` are silence; runs of equal labels
+become segments (:mod:`sepaudio.timeline`). The file is read ``block_seconds`` at a time through
+:class:`sepaudio.inference.ChunkReader`, so memory stays bounded whatever its length (per-frame results take a
+few bytes per hop), and the frames do not depend on the block length.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from scipy.ndimage import median_filter
+from tqdm import tqdm
+
+from .classify import load_classifier
+from .errors import ConfigError
+from .inference import ChunkReader
+from .models.classifier import AudioClassifier
+from .plots import plot_timeline
+from .timeline import FORMATS, SUFFIXES, Segment, frames_to_segments, write_timeline
+
+__all__ = ["FrameResults", "frame_posteriors", "smooth_labels", "segment_file", "segment_files", "SILENCE"]
+
+SILENCE = "silence"
+
+
+@dataclass
+class FrameResults:
+    """Per-frame output of :func:`frame_posteriors` (one frame every ``hop`` seconds).
+
+    Shape: probs ``(frames, classes)``; energy_db (RMS in dBFS) and peak (largest absolute sample) ``(frames,)``.
+    """
+
+    probs: np.ndarray
+    energy_db: np.ndarray
+    peak: np.ndarray
+    hop: float
+    duration: float  # of the file, in seconds
+
+
+@torch.no_grad()
+def frame_posteriors(model: AudioClassifier, path: str | os.PathLike, window: float = 1.0, hop: float = 0.1,
+                     block_seconds: float = 60.0, batch_size: int = 64) -> FrameResults:
+    """Class probabilities of a ``window``-second window centred on every ``hop``-second frame of a file.
+
+    The file is read one block of ``block_seconds`` (plus a window of context) at a time; the result does not
+    depend on the block length.
+    """
+    rate = model.sample_rate
+    reader = ChunkReader(path, rate)
+    hop_n, win_n = int(round(hop * rate)), int(round(window * rate))
+    n_frames = max(1, math.ceil(reader.length / hop_n))
+    per_block = max(1, int(block_seconds / hop))
+    lead = win_n // 2 - hop_n // 2  # samples of context before a frame's start
+    # The results are allocated once: small arrays kept from every block would pin the allocator's heap between
+    # the blocks' large transient buffers, and memory would grow with the file's length.
+    results = FrameResults(np.empty((n_frames, model.num_classes), np.float32), np.empty(n_frames, np.float32),
+                           np.empty(n_frames, np.float32), hop, reader.length / rate)
+    for f0 in range(0, n_frames, per_block):
+        f1 = min(n_frames, f0 + per_block)
+        span = reader.read(f0 * hop_n - lead, (f1 - 1) * hop_n - lead + win_n)
+        windows = span.unfold(0, win_n, hop_n)  # (f1 - f0, win_n)
+        for b in range(0, f1 - f0, batch_size):
+            e = min(b + batch_size, f1 - f0)
+            results.probs[f0 + b:f0 + e] = torch.softmax(model(windows[b:e]), -1)
+        frames = span[lead:lead + (f1 - f0) * hop_n].reshape(f1 - f0, hop_n)
+        results.energy_db[f0:f1] = 10 * torch.log10(frames.pow(2).mean(1) + 1e-12)
+        results.peak[f0:f1] = frames.abs().amax(1)
+    return results
+
+
+def smooth_labels(results: FrameResults, labels: Sequence[str], smooth: float = 2.0,
+                  silence_db: float | None = -55.0) -> list[str]:
+    """Frame labels: the argmax of median-filtered class probabilities; smoothed low-energy frames are silence.
+
+    Args:
+        results: per-frame probabilities and energies.
+        labels: class names of the probability columns.
+        smooth: median filter length in seconds (the paper uses 200 frames of 10 ms = 2 s); 0 turns it off.
+        silence_db: frames with RMS below this many dBFS are silence; ``None`` turns silence off.
+    """
+    size = max(1, int(round(smooth / results.hop)) | 1)
+    probs = median_filter(results.probs, size=(size, 1), mode="nearest")
+    names = np.asarray(labels, dtype=object)[probs.argmax(1)]
+    if silence_db is not None:
+        quiet = median_filter((results.energy_db < silence_db).astype(np.uint8), size=size, mode="nearest")
+        names[quiet.astype(bool)] = SILENCE
+    return names.tolist()
+
+
+def segment_file(model: AudioClassifier, path: str | os.PathLike, window: float = 1.0, hop: float = 0.1,
+                 smooth: float = 2.0, silence_db: float | None = -55.0, block_seconds: float = 60.0,
+                 batch_size: int = 64) -> tuple[list[Segment], FrameResults]:
+    """Timeline of a file (see the module docstring): its segments and the per-frame results they came from.
+
+    Raises:
+        ConfigError: ``hop`` not in ``(0, window]``.
+        AudioError: missing, unreadable or empty file.
+    """
+    if not 0 < hop <= window:
+        raise ConfigError(f"hop ({hop} s) must be positive and at most the window ({window} s).")
+    results = frame_posteriors(model, path, window, hop, block_seconds, batch_size)
+    names = smooth_labels(results, model.labels, smooth, silence_db)
+    return frames_to_segments(names, hop, results.duration), results
+
+
+def segment_files(model_path: str | os.PathLike, files: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+                  fmt: str = "csv", plot: bool = False, **options) -> list[Path]:
+    """Segment every file and write ``out_dir/<file stem>.<csv|rttm|txt>`` (and ``.png`` with ``plot``).
+
+    Args:
+        model_path: a saved audio classifier.
+        files: audio files of any length.
+        out_dir: output folder.
+        fmt: ``csv`` | ``rttm`` | ``audacity`` (:mod:`sepaudio.timeline`).
+        plot: also draw each timeline over the waveform.
+        options: :func:`segment_file` keyword arguments (window, hop, smooth, silence_db, block_seconds, ...).
+
+    Returns:
+        The timeline files written.
+    """
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown timeline format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    model = load_classifier(model_path)
+    out_dir = Path(out_dir)
+    written = []
+    for path in tqdm(files, desc="segment", unit="file"):
+        segments, results = segment_file(model, path, **options)
+        stem = Path(path).stem
+        written.append(write_timeline(out_dir / f"{stem}{SUFFIXES[fmt]}", segments, fmt, stem))
+        if plot:
+            plot_timeline(out_dir / f"{stem}.png", segments, results.peak, results.hop, title=str(path))
+    return written
