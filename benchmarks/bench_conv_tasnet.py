@@ -59,8 +59,13 @@ def peak_memory_mb(impl: str, samples: int, device: str) -> float:
 
 
 def rss_growth_mb(impl: str, samples: int) -> float:
-    """In this (fresh) process: the largest RSS growth in MB during one CPU call, sampled every millisecond."""
+    """In this (fresh) process: the largest RSS growth in MB during one CPU call."""
     model, x = models("cpu")[impl], torch.randn(1, 1, samples)
+    return peak_rss_growth_mb(lambda: model(x))
+
+
+def peak_rss_growth_mb(call) -> float:
+    """The largest RSS growth of this process in MB while ``call()`` runs (in inference mode), sampled every ms."""
     page = os.sysconf("SC_PAGE_SIZE")
     rss = lambda: int(open("/proc/self/statm").read().split()[1]) * page  # noqa: E731
     base, peak, done = rss(), [0], threading.Event()
@@ -73,7 +78,7 @@ def rss_growth_mb(impl: str, samples: int) -> float:
     watcher = threading.Thread(target=watch)
     watcher.start()
     with torch.inference_mode():
-        model(x)
+        call()
     done.set()
     watcher.join()
     return max(peak[0], rss()) / 2**20 - base / 2**20

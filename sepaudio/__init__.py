@@ -6,12 +6,12 @@ Importing the package is cheap: the models (and torch) load on first use of :fun
 """
 __version__ = "0.1.0"
 
-from .errors import AudioError, ConfigError, DatasetError, ModelFileError, SepaudioError  # noqa: E402
+from .errors import AudioError, ConfigError, DatasetError, ModelFileError, OutputError, SepaudioError  # noqa: E402
 
 _LAZY = {"load_model", "create_model", "list_models"}
 
 __all__ = ["__version__", "load_model", "create_model", "list_models", "SepaudioError", "AudioError",
-           "ModelFileError", "DatasetError", "ConfigError"]
+           "ModelFileError", "DatasetError", "ConfigError", "OutputError"]
 
 
 def __getattr__(name: str):

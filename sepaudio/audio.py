@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -24,9 +26,24 @@ def info(path: str | os.PathLike) -> sf._SoundFileInfo:
     """Header of an audio file (sample rate, channels, frames) without reading the samples."""
     path = _existing(path)
     try:
-        return sf.info(str(path))
+        meta = sf.info(os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise AudioError(f"{path}: not a readable audio file (WAV, FLAC or OGG expected): {err}") from err
+        raise _unreadable(path, err) from err
+    _warn_short(path, meta)
+    return meta
+
+
+_WARNED: set[tuple[str, int]] = set()  # (path, modification time) of the cut-off files already warned about
+
+
+def _warn_short(path: Path, meta) -> None:
+    """Warn (once per file) when its header promises more audio than it holds (a cut-off copy or download)."""
+    short = re.search(r"^data : (\d+) \(should be (\d+)\)", meta.extra_info, re.M)
+    key = (str(path), path.stat().st_mtime_ns)
+    if short and int(short[1]) > int(short[2]) and key not in _WARNED:
+        _WARNED.add(key)
+        print(f"warning: {path}: the header promises {int(short[1]):,} bytes of audio but the file holds "
+              f"{int(short[2]):,} (cut off?); reading the {meta.frames:,} samples it has.", file=sys.stderr)
 
 
 def load(
@@ -54,10 +71,12 @@ def load(
             ``channels``.
     """
     path = _existing(path)
+    if start == 0 and frames == -1:
+        info(path)  # warns about a cut-off file (chunked readers call info once themselves)
     try:
-        data, rate = sf.read(str(path), start=start, frames=frames, dtype="float32", always_2d=True)
+        data, rate = sf.read(os.fsencode(path), start=start, frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise AudioError(f"{path}: not a readable audio file (WAV, FLAC or OGG expected): {err}") from err
+        raise _unreadable(path, err) from err
     wav = torch.from_numpy(np.ascontiguousarray(data.T))
     if mono and wav.shape[0] > 1:
         wav = wav.mean(0, keepdim=True)
@@ -99,6 +118,10 @@ def save(path: str | os.PathLike, wav: torch.Tensor, sample_rate: int, subtype: 
         wav: ``(time)`` or ``(channels, time)``.
         sample_rate: samples per second.
         subtype: soundfile subtype; WAV defaults to 32-bit float so nothing clips, others to soundfile's default.
+
+    Raises:
+        AudioError: a format that clips (FLAC, OGG, integer WAV) given samples beyond full scale (nothing is
+            written; a .wav name keeps them).
     """
     wav = torch.as_tensor(wav)
     if wav.dim() not in (1, 2):
@@ -116,24 +139,42 @@ def open_writer(
 
     Yields:
         ``write(block)``, taking ``(time)`` or ``(channels, time)`` blocks (checked finite; empty ones skipped).
+
+    Raises:
+        AudioError: an unknown format, or samples beyond full scale for a format that would clip them: the file is
+            not written (a float WAV keeps any value).
     """
     path = Path(path)
     if subtype is None and path.suffix.lower() == ".wav":
         subtype = "FLOAT"
     with atomic_path(path) as tmp:
         try:
-            file = sf.SoundFile(str(tmp), "w", samplerate=int(sample_rate), channels=channels, subtype=subtype)
+            file = sf.SoundFile(os.fsencode(tmp), "w", samplerate=int(sample_rate), channels=channels,
+                                subtype=subtype)
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-            raise AudioError(f"{path}: could not write audio ({err}); use a .wav, .flac or .ogg name.") from err
+            reason = getattr(err, "error_string", err)
+            raise AudioError(f"{path}: could not write audio ({reason}); use a .wav, .flac or .ogg name.") from err
+        clips = file.subtype not in ("FLOAT", "DOUBLE")
 
         def write(block: torch.Tensor) -> None:
             if block.shape[-1] == 0:
                 return
             block = validate(block.detach().float().cpu(), path)
+            peak = block.abs().max().item()
+            if clips and peak > 1.0:
+                raise AudioError(f"{path}: the output reaches {peak:.3f}, beyond full scale (1.0), which "
+                                 f"{file.format} {file.subtype} would clip; nothing was written. Give a .wav name "
+                                 f"(32-bit float keeps every value) or scale the input down.")
             file.write((block.unsqueeze(0) if block.dim() == 1 else block).T.numpy())
 
         with file:
             yield write
+
+
+def _unreadable(path: Path, err: Exception) -> AudioError:
+    """The error for a file soundfile cannot read (its reason without soundfile's byte-string path)."""
+    return AudioError(f"{path}: not a readable audio file (WAV, FLAC or OGG expected): "
+                      f"{getattr(err, 'error_string', err)}")
 
 
 def _existing(path: str | os.PathLike) -> Path:

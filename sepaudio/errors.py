@@ -19,3 +19,7 @@ class DatasetError(SepaudioError, ValueError):
 
 class ConfigError(SepaudioError, ValueError):
     """A configuration file or override is malformed or names something unknown."""
+
+
+class OutputError(SepaudioError, ValueError):
+    """An output would overwrite an input or another output of the same command, or leave its output folder."""

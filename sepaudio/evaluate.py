@@ -3,8 +3,9 @@
 Writes into ``out_dir``:
 
 - separation (several outputs, scored against ``sources`` in their best order) and extraction (one output, scored
-  against ``target``): ``per_utterance.csv`` (SI-SDR, SI-SDRi, SDR, SDRi, and PESQ / STOI where the sample rate
-  and the installed packages allow), ``summary.json`` (``task``, ``model``, ``parameters``, ``n``, the mean of each
+  against ``target``): ``per_utterance.csv`` (of the chosen ``metrics``: SI-SDR and SI-SDRi, SDR and SDRi, PESQ and
+  STOI where the sample rate and the installed packages allow; PESQ / STOI run in a pool of processes while the
+  model goes on to the next utterances), ``summary.json`` (``task``, ``model``, ``parameters``, ``n``, the mean of each
   metric over the utterances that have it and ``counts``: how many had it), ``examples/<id>.png`` (spectrograms of
   mixture, estimates and references);
 - classification: ``per_clip.csv`` (true and predicted label, probability of the prediction), ``summary.json``
@@ -19,26 +20,35 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 import os
 import re
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .errors import ConfigError
-from .fileio import write_text
-from .metrics import classification_scores, confusion_matrix, pit, sdr, si_sdr
-from .models import SepaudioModel, load_model
+from .cards import CARD_FILE, MODEL_FILE, resolve_model_path, update_card
+from .errors import ConfigError, ModelFileError
+from .fileio import check_out_dir, write_text
+from .metrics import classification_scores, confusion_matrix, perceptual, pit, sdr, si_sdr
+from .models import EncoderMaskerDecoder, SepaudioModel, load_model
 from .models.classifier import AudioClassifier
 from .plots import plot_confusion, plot_spectrograms
 
-__all__ = ["evaluate", "evaluate_config", "format_summary", "METRICS"]
+__all__ = ["evaluate", "evaluate_config", "format_summary", "METRICS", "SCORES"]
 
+#: the columns of a separation / extraction report, in order
 METRICS = ("si_sdr", "si_sdri", "sdr", "sdri", "pesq", "stoi")
-PESQ_MODES = {8000: "nb", 16000: "wb"}
+#: what ``metrics`` chooses from: ``si_sdr`` brings ``si_sdri``, ``sdr`` brings ``sdri``
+SCORES = ("si_sdr", "sdr", "pesq", "stoi")
+PERCEPTUAL = ("pesq", "stoi")
+
+
 
 
 def evaluate(
@@ -49,6 +59,8 @@ def evaluate(
     permutation_invariant: bool | None = None,
     batch_size: int = 32,
     progress: bool = True,
+    metrics: Sequence[str] = SCORES,
+    workers: int | None = None,
 ) -> dict:
     """Score a model on every item of a dataset, write the reports (see the module docstring) and print a summary.
 
@@ -65,6 +77,9 @@ def evaluate(
             order, ``False`` against ``target``; ``None``: ``True`` when the model gives more than one output.
         batch_size: classification clips per forward pass (separation runs one utterance at a time).
         progress: show a bar over the items.
+        metrics: separation / extraction only: of :data:`SCORES`, those to compute.
+        workers: processes computing PESQ / STOI beside the model (default: the usable CPU cores; 0: none, in
+            this process).
 
     Returns:
         The summary written to ``summary.json``.
@@ -76,7 +91,8 @@ def evaluate(
         plot_confusion(out_dir / "confusion.png", summary["confusion"], summary["labels"], summary["model"])
         _write_csv(out_dir / "per_clip.csv", rows, ["id", "label", "predicted", "probability"])
     else:
-        summary, rows = _separate(model, dataset, out_dir, n_examples, permutation_invariant, progress)
+        summary, rows = _separate(model, dataset, out_dir, n_examples, permutation_invariant, progress, metrics,
+                                  workers)
         _write_csv(out_dir / "per_utterance.csv", rows, ["id", *summary["counts"]])
     write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     print(format_summary(summary))
@@ -84,30 +100,44 @@ def evaluate(
 
 
 def _separate(model: SepaudioModel, dataset: Dataset, out_dir: Path, n_examples: int,
-              permutation_invariant: bool | None, progress: bool) -> tuple[dict, list[dict]]:
+              permutation_invariant: bool | None, progress: bool, metrics: Sequence[str],
+              workers: int | None) -> tuple[dict, list[dict]]:
     """Per-utterance rows and the summary of a separation or extraction model."""
     device = next(model.parameters()).device
-    rows, pit_mode = [], permutation_invariant
-    with torch.inference_mode():
-        for index in tqdm(range(len(dataset)), desc="evaluating", unit="utt", disable=not progress):
-            item = dataset[index]
-            est = model(*[item[k].unsqueeze(0).to(device) for k in model.input_keys]).cpu()
-            est = est.reshape(est.shape[0], -1, est.shape[-1])[0]  # (n_out, time)
-            pit_mode = est.shape[0] > 1 if permutation_invariant is None else permutation_invariant
-            ref = item["sources"] if pit_mode else item["target"].reshape(1, -1)
-            if ref.shape != est.shape:
-                raise ValueError(f"item {index}: the model gives {tuple(est.shape)} but the reference is "
-                                 f"{tuple(ref.shape)}")
-            if pit_mode:
-                est = est[pit(si_sdr, est.unsqueeze(0), ref.unsqueeze(0))[1][0]]
-            name = str(item.get("id", index))
-            rows.append({"id": name, **_scores(est, ref, item["mixture"], model.sample_rate)})
-            if index < n_examples:  # the mixture on top, then estimate and reference of each source side by side
-                panels = [("mixture", item["mixture"]), None]
-                for k in range(est.shape[0]):
-                    panels += [(f"estimate {k + 1} (SI-SDR {float(si_sdr(est[k], ref[k])):.1f} dB)", est[k]),
-                               (f"reference {k + 1}", ref[k])]
-                plot_spectrograms(_example_path(out_dir, name), panels, model.sample_rate)
+    slow = tuple(m for m in PERCEPTUAL if m in metrics)
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    pool = _pool(min(workers, len(dataset))) if slow and workers > 0 and len(dataset) > 1 else None
+    rows, slow_scores, pit_mode = [], [], permutation_invariant
+    try:
+        with torch.inference_mode():
+            for index in tqdm(range(len(dataset)), desc="evaluating", unit="utt", disable=not progress):
+                item = dataset[index]
+                est = model(*[item[k].unsqueeze(0).to(device) for k in model.input_keys]).cpu()
+                est = est.reshape(est.shape[0], -1, est.shape[-1])[0]  # (n_out, time)
+                pit_mode = est.shape[0] > 1 if permutation_invariant is None else permutation_invariant
+                ref = item["sources"] if pit_mode else item["target"].reshape(1, -1)
+                if ref.shape != est.shape:
+                    raise ModelFileError(f"item {index}: the model gives {tuple(est.shape)} but the reference is "
+                                         f"{tuple(ref.shape)}; give a model trained for this data.")
+                if pit_mode:
+                    est = est[pit(si_sdr, est.unsqueeze(0), ref.unsqueeze(0))[1][0]]
+                name = str(item.get("id", index))
+                rows.append({"id": name, **_scores(est, ref, item["mixture"], metrics)})
+                if slow:
+                    job = (est.float().numpy(), ref.float().numpy(), model.sample_rate, slow)
+                    slow_scores.append(pool.submit(perceptual, *job) if pool else perceptual(*job))
+                if index < n_examples:  # the mixture on top, then estimate and reference of each source side by side
+                    panels = [("mixture", item["mixture"]), None]
+                    for k in range(est.shape[0]):
+                        panels += [(f"estimate {k + 1} (SI-SDR {float(si_sdr(est[k], ref[k])):.1f} dB)", est[k]),
+                                   (f"reference {k + 1}", ref[k])]
+                    plot_spectrograms(_example_path(out_dir, name), panels, model.sample_rate)
+        for row, scores in zip(rows, slow_scores):
+            row.update(scores.result() if pool else scores)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     summary = {"task": "separation" if pit_mode else "extraction", "model": model.registered_name,
                "parameters": model.num_parameters, "n": len(rows), "counts": {}}
     for key in METRICS:  # each metric over the rows that have it: PESQ fails on some references
@@ -118,33 +148,25 @@ def _separate(model: SepaudioModel, dataset: Dataset, out_dir: Path, n_examples:
     return summary, rows
 
 
-def _scores(est: torch.Tensor, ref: torch.Tensor, mixture: torch.Tensor, rate: int) -> dict[str, float]:
-    """Metrics averaged over sources. Shape: est, ref ``(n_src, time)``, mixture ``(time,)``."""
-    mix = mixture.expand_as(ref)
-    est_si, est_sdr = si_sdr(est, ref), sdr(est, ref)
-    scores = {"si_sdr": est_si.mean(), "si_sdri": (est_si - si_sdr(mix, ref)).mean(),
-              "sdr": est_sdr.mean(), "sdri": (est_sdr - sdr(mix, ref)).mean()}
-    return {**{k: float(v) for k, v in scores.items()}, **_perceptual(est, ref, rate)}
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """Processes for PESQ / STOI: forked where the system can (no start-up imports), else spawned."""
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
 
 
-def _perceptual(est: torch.Tensor, ref: torch.Tensor, rate: int) -> dict[str, float]:
-    """PESQ (8 / 16 kHz only) and STOI, averaged over sources; a metric that cannot be computed is left out.
+def _scores(est: torch.Tensor, ref: torch.Tensor, mixture: torch.Tensor, metrics: Sequence[str]) -> dict[str, float]:
+    """SI-SDR(i) and SDR(i) of those in ``metrics``, averaged over sources.
 
-    Shape: est, ref ``(n_src, time)``.
+    Shape: est, ref ``(n_src, time)``, mixture ``(time,)``.
     """
-    from torchmetrics.functional.audio import perceptual_evaluation_speech_quality, short_time_objective_intelligibility
-
-    out = {}
-    try:
-        if rate in PESQ_MODES:
-            out["pesq"] = float(perceptual_evaluation_speech_quality(est, ref, rate, PESQ_MODES[rate]).mean())
-    except (ModuleNotFoundError, RuntimeError):  # pesq missing, or no utterance detected in a silent reference
-        pass
-    try:
-        out["stoi"] = float(short_time_objective_intelligibility(est, ref, rate).mean())
-    except ModuleNotFoundError:
-        pass
-    return out
+    mix, scores = mixture.expand_as(ref), {}
+    if "si_sdr" in metrics:
+        est_si = si_sdr(est, ref)
+        scores.update(si_sdr=est_si.mean(), si_sdri=(est_si - si_sdr(mix, ref)).mean())
+    if "sdr" in metrics:
+        est_sdr, mix_sdr = sdr(torch.stack([est, mix]), ref)  # one system solve per reference for both
+        scores.update(sdr=est_sdr.mean(), sdri=(est_sdr - mix_sdr).mean())
+    return {k: float(v) for k, v in scores.items()}
 
 
 def _classify(model: AudioClassifier, dataset: Dataset, out_dir: Path, n_examples: int, batch_size: int,
@@ -185,6 +207,8 @@ def evaluate_config(
     model_path: str | os.PathLike | None = None,
     out_dir: str | os.PathLike | None = None,
     n_examples: int = 3,
+    metrics: Sequence[str] = SCORES,
+    precision: str | None = None,
 ) -> dict:
     """Evaluate on the dataset a training config names for ``split``: ``data.name`` with the arguments
     ``data.<split>``, in batches of ``data.batch_size`` (classification).
@@ -195,6 +219,9 @@ def evaluate_config(
         model_path: default ``<exp_dir>/model.pt``.
         out_dir: default ``<exp_dir>/eval_<split>``.
         n_examples: items drawn as spectrograms.
+        metrics: separation / extraction only: of :data:`SCORES`, those to compute.
+        precision: separation / extraction only: ``fp32`` | ``bf16`` runs the fused fast path
+            (``EncoderMaskerDecoder.fast``); ``None`` the plain one.
 
     Raises:
         ConfigError: the config has no ``data.<split>`` section.
@@ -209,11 +236,38 @@ def evaluate_config(
     exp_dir = Path(config["exp_dir"])
     accelerator = str(config.get("trainer", {}).get("accelerator", "auto"))
     device = torch.device("cuda" if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
-    model = load_model(model_path or exp_dir / "model.pt").to(device)
+    model_path = model_path or exp_dir / "model.pt"
+    model = load_model(model_path).to(device)
+    if precision is not None:
+        if not isinstance(model, EncoderMaskerDecoder):
+            raise ConfigError(f"--precision applies to separation / extraction models, not {model.registered_name}.")
+        model.eval().fast(precision)
     dataset = create_dataset(data["name"], **data[split])
-    out_dir = Path(out_dir or exp_dir / f"eval_{split}")
+    item = dataset[0] if len(dataset) else {}
+    needs = [*model.input_keys, "label" if isinstance(model, AudioClassifier) else
+             "sources" if "sources" in item else "target"]
+    if item and any(k not in item for k in needs):
+        raise ModelFileError(f"{model_path}: holds a {model.registered_name} model, which needs {', '.join(needs)}, "
+                             f"but the items of data.{split} ({data['name']}) hold {', '.join(item)}; give a model "
+                             f"trained for this data.")
+    out_dir = check_out_dir(out_dir or exp_dir / f"eval_{split}")
     print(f"evaluating {model.registered_name} on data.{split} ({len(dataset)} items) on one device: {device}")
-    return evaluate(model, dataset, out_dir, n_examples, batch_size=data.get("batch_size", 32))
+    summary = evaluate(model, dataset, out_dir, n_examples, batch_size=data.get("batch_size", 32), metrics=metrics)
+    _update_card(Path(model_path), split, data["name"], summary)
+    return summary
+
+
+def _update_card(model_path: Path, split: str, data: str, summary: dict) -> None:
+    """Add the figures to the model card of a local model folder (a Hub download in the cache is left alone)."""
+    folder = model_path if model_path.is_dir() else model_path.parent
+    model_file = folder / MODEL_FILE
+    if not (model_path.exists() and model_file.is_file() and (folder / CARD_FILE).is_file()
+            and model_file.samefile(resolve_model_path(model_path))):
+        return
+    try:
+        print(f"model card: {update_card(folder / CARD_FILE, split, data, summary)}")
+    except ModelFileError as err:
+        print(f"model card not updated: {err}")
 
 
 def format_summary(summary: dict) -> str:

@@ -13,29 +13,42 @@ import torch
 from tqdm.auto import tqdm
 
 from . import audio
-from .errors import ModelFileError
-from .fileio import read_list
-from .inference import process_file
+from .cards import IVECTOR_FILE, resolve_model_path
+from .errors import AudioError, ModelFileError
+from .fileio import check_out_dir, check_outputs, read_list
+from .inference import check_chunking, process_file, resolve_device
 from .models import TseNet, load_model
 from .speaker import IVectorExtractor, load_ivector_extractor
+
+#: enrollments shorter than this are refused (one 25 ms analysis frame); shorter than ``RELIABLE_SECONDS`` warned of
+MIN_SECONDS, RELIABLE_SECONDS = 0.025, 1.0
+#: an enrollment whose RMS is below this (-80 dBFS) is silent
+SILENT_RMS = 1e-4
 
 __all__ = ["load_extractor", "enrollment_embedding", "extract_file", "extract_list", "read_extract_list"]
 
 
-def load_extractor(path: str | os.PathLike, ivector_model: str | os.PathLike | None = None,
-                   device: str = "cpu") -> tuple[TseNet, IVectorExtractor | None]:
-    """Load a speaker extraction model and, for an i-vector conditioned one, its i-vector extractor.
+def load_extractor(path: str | os.PathLike, ivector_model: str | os.PathLike | None = None, device: str = "cpu",
+                   precision: str | None = None) -> tuple[TseNet, IVectorExtractor | None]:
+    """Load a speaker extraction model and, for an i-vector conditioned one, its i-vector extractor; with a
+    ``precision`` (``fp32`` | ``bf16``) the model infers through the fused fast path (``EncoderMaskerDecoder.fast``).
 
     Raises:
         ModelFileError: not an extraction model, an i-vector model without ``ivector_model``, or an i-vector
             extractor whose dimension or rate does not fit the model.
+        ConfigError: a device this machine does not have.
     """
-    model = load_model(path, expected=TseNet).to(device).eval()
+    device = resolve_device(device)
+    model = load_model(path, expected=TseNet).to(device).eval().fast(precision)
     if model.conditioning != "ivector":
         return model, None
+    beside = resolve_model_path(path).parent / IVECTOR_FILE  # a model folder's own extractor
+    if ivector_model is None and beside.is_file():
+        ivector_model = beside
     if ivector_model is None:
         raise ModelFileError(f"{path}: this model is conditioned on i-vectors; give the i-vector extractor it was "
-                             f"trained with (--ivector-model, written by 'sepaudio ivector train').")
+                             f"trained with (--ivector-model, written by 'sepaudio ivector train'), or put it in "
+                             f"the model's folder as {IVECTOR_FILE}.")
     extractor = load_ivector_extractor(ivector_model, device)
     wanted = model.model_args["ivector_dim"]
     if extractor.dim != wanted or extractor.sample_rate != model.sample_rate:
@@ -52,12 +65,26 @@ def enrollment_embedding(model: TseNet, enrollment: str | os.PathLike,
 
     Returns:
         ``(1, speaker_dim)`` on the model's device.
+
+    Raises:
+        AudioError: an enrollment that is silent or shorter than ``MIN_SECONDS`` (one shorter than
+            ``RELIABLE_SECONDS`` gives a warning: its speaker vector is unreliable).
     """
     rate = audio.info(enrollment).samplerate
     if rate != model.sample_rate:
         print(f"note: {enrollment} is at {rate} Hz; resampling to the model's {model.sample_rate} Hz",
               file=sys.stderr)
     wav = audio.load(enrollment, sample_rate=model.sample_rate, mono=True)[0][0]
+    seconds = wav.shape[-1] / model.sample_rate
+    if seconds < MIN_SECONDS:
+        raise AudioError(f"{enrollment}: the enrollment lasts {seconds * 1000:.1f} ms, too short for a speaker "
+                         f"vector (at least {MIN_SECONDS * 1000:.0f} ms; a few seconds of the target alone work best).")
+    if wav.pow(2).mean().sqrt() < SILENT_RMS:
+        raise AudioError(f"{enrollment}: the enrollment is silent (below -80 dBFS); give a recording of the target "
+                         f"speaker talking.")
+    if seconds < RELIABLE_SECONDS:
+        print(f"warning: {enrollment}: the enrollment lasts only {seconds:.2f} s; the speaker vector of less than "
+              f"{RELIABLE_SECONDS:.0f} s of speech is unreliable.", file=sys.stderr)
     device = next(model.parameters()).device
     speaker = ivectors.extract([wav.to(device)]) if ivectors is not None else wav.to(device)
     return model.embed(speaker)
@@ -76,7 +103,11 @@ def extract_file(model: TseNet, mixture: str | os.PathLike, enrollment: str | os
         ivectors: the i-vector extractor of an i-vector conditioned model.
         chunk_seconds, overlap_seconds: chunk length and cross-faded overlap; memory grows with the chunk only.
         progress: show a bar over the chunks.
+
+    Raises:
+        OutputError: ``out_path`` is the mixture or the enrollment (nothing is written).
     """
+    check_outputs([out_path], [mixture, enrollment])
     embedding = enrollment_embedding(model, enrollment, ivectors)
     device = embedding.device
 
@@ -88,26 +119,33 @@ def extract_file(model: TseNet, mixture: str | os.PathLike, enrollment: str | os
 
 
 def read_extract_list(list_path: str | os.PathLike, out_dir: str | os.PathLike) -> list[tuple[Path, Path, Path]]:
-    """Read ``mixture enrollment [output]`` lines (relative paths start at the list's folder; the default output
-    is ``out_dir/<mixture stem>_<enrollment stem>.wav``).
+    """Read ``mixture enrollment [output]`` lines (relative paths start at the list's folder; an output is relative
+    to ``out_dir`` and stays inside it; the default is ``out_dir/<mixture stem>_<enrollment stem>.wav``).
 
     Raises:
         DatasetError: missing list, malformed line, or a missing input file (naming the line).
+        OutputError: an output outside ``out_dir``, one that is an input of the list, or two lines with one output.
     """
     rows = read_list(list_path, 2, 1, usage="mixture enrollment [output]")
-    return [(mix, enroll, Path(out_dir) / (extra[0] if extra else f"{mix.stem}_{enroll.stem}.wav"))
+    jobs = [(mix, enroll, Path(out_dir) / (extra[0] if extra else f"{mix.stem}_{enroll.stem}.wav"))
             for _, (mix, enroll), extra in rows]
+    check_outputs([out for *_, out in jobs], [list_path, *(path for job in jobs for path in job[:2])], out_dir)
+    return jobs
 
 
 def extract_list(model_path: str | os.PathLike, list_path: str | os.PathLike, out_dir: str | os.PathLike,
                  ivector_model: str | os.PathLike | None = None, chunk_seconds: float = 8.0,
-                 overlap_seconds: float = 1.0, device: str = "cpu", progress: bool = True) -> list[Path]:
-    """Run :func:`extract_file` over every line of a list (see :func:`read_extract_list`), with a progress bar.
+                 overlap_seconds: float = 1.0, device: str = "cpu", progress: bool = True,
+                 precision: str | None = None) -> list[Path]:
+    """Run :func:`extract_file` over every line of a list (see :func:`read_extract_list`), with a progress bar;
+    ``precision`` as in :func:`load_extractor`.
 
     Returns:
         The written outputs, in list order.
     """
-    model, ivectors = load_extractor(model_path, ivector_model, device)
+    check_out_dir(out_dir)
+    model, ivectors = load_extractor(model_path, ivector_model, device, precision)
+    check_chunking(chunk_seconds, overlap_seconds, model.sample_rate)
     jobs = read_extract_list(list_path, out_dir)
     return [extract_file(model, mix, enroll, out, ivectors, chunk_seconds, overlap_seconds, progress=False)
             for mix, enroll, out in tqdm(jobs, desc="extracting", unit="file", disable=not progress)]

@@ -3,7 +3,9 @@
 Functional helpers (``frame_lengths``, ``blackman_harris``, ``log_power_db``, ``split_bands``) sit beside the
 ``nn.Module`` transforms that wrap them. Each module takes raw audio ``(batch, time)`` and is part of a saved
 classifier, so a checkpoint takes audio, not features. ``out_channels`` says how many channels the output has
-(2-D front-ends give ``(batch, channels, freq, frames)``, MFCC gives ``(batch, n_mfcc, frames)``).
+(2-D front-ends give ``(batch, channels, freq, frames)``, MFCC gives ``(batch, n_mfcc, frames)``). Every front-end
+works frame by frame on centred, reflect-padded frames of ``n_fft`` samples every ``hop_length``, so
+:func:`window_features` can give the features of many overlapping windows from one pass over the audio.
 """
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ class MFCC(nn.Module):
                  hop_ms: float = 10.0):
         super().__init__()
         win, hop, n_fft = frame_lengths(sample_rate, win_ms, hop_ms)
-        self.hop_length = hop
+        self.hop_length, self.n_fft = hop, n_fft
         self.out_channels = n_mfcc
         self.transform = T.MFCC(sample_rate, n_mfcc=n_mfcc, log_mels=True,
                                 melkwargs={"n_fft": n_fft, "win_length": win, "hop_length": hop, "n_mels": n_mels})
@@ -85,7 +87,7 @@ class LogMel(nn.Module):
     def __init__(self, sample_rate: int = 16000, n_mels: int = 64, win_ms: float = 25.0, hop_ms: float = 10.0):
         super().__init__()
         win, hop, n_fft = frame_lengths(sample_rate, win_ms, hop_ms)
-        self.hop_length = hop
+        self.hop_length, self.n_fft = hop, n_fft
         self.out_channels = 1
         self.transform = T.MelSpectrogram(sample_rate, n_fft=n_fft, win_length=win, hop_length=hop, n_mels=n_mels)
 
@@ -104,7 +106,7 @@ class STFTBands(nn.Module):
     def __init__(self, n_fft: int = 2048, hop_length: int = 561, win_length: int = 1654, bands: int = 3,
                  floor_db: float = -100.0):
         super().__init__()
-        self.hop_length = hop_length
+        self.hop_length, self.n_fft = hop_length, n_fft
         self.out_channels = bands
         self.floor_db = floor_db
         self.transform = T.Spectrogram(n_fft=n_fft, win_length=win_length, hop_length=hop_length, power=2.0,
@@ -112,6 +114,30 @@ class STFTBands(nn.Module):
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         return split_bands(log_power_db(self.transform(wav), self.floor_db), self.out_channels)
+
+
+def window_features(frontend: nn.Module, span: torch.Tensor, window: int, hop: int) -> torch.Tensor:
+    """``frontend(span.unfold(0, window, hop))`` -- the features of every ``window``-sample window starting each
+    ``hop`` samples -- from one pass over ``span`` where ``hop`` is a multiple of the front-end's hop.
+
+    A window's frames away from its ends are the span's frames; only the few frames whose centred ``n_fft``
+    samples reach past a window's ends (there the front-end reflects the window's own samples) are computed per
+    window, from its first and last samples. This saves ``window / hop`` times the work of framing every window.
+
+    Shape: span ``(time,)`` -> ``(windows, *feature_dims, frames)`` with ``windows = (time - window) // hop + 1``.
+    """
+    step, half = hop // frontend.hop_length, frontend.n_fft // 2
+    left = -(-half // frontend.hop_length)  # frames 0 .. left - 1 reach before the window's start
+    right = (window - half) // frontend.hop_length + 1  # frames right .. frames - 1 reach past its end
+    if hop % frontend.hop_length or not 0 < left < right - left:  # no frames to share: frame every window
+        return frontend(span.unfold(0, window, hop))
+    windows = (span.shape[-1] - window) // hop + 1
+    index = step * torch.arange(windows).unsqueeze(1) + torch.arange(left, right)  # (windows, right - left)
+    middle = frontend(span.unsqueeze(0))[0][..., index].movedim(-2, 0)
+    head = frontend(span.unfold(0, (left - 1) * frontend.hop_length + half, hop)[:windows])[..., :left]
+    tail_start = (right - left) * frontend.hop_length  # its first ``left`` frames are only context
+    tail = frontend(span[tail_start:].unfold(0, window - tail_start, hop)[:windows])[..., left:]
+    return torch.cat([head, middle, tail], -1)
 
 
 FRONTENDS = {"mfcc": MFCC, "logmel": LogMel, "stft_bands": STFTBands}

@@ -4,36 +4,103 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
-from .errors import DatasetError
+from .errors import DatasetError, OutputError
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
-    The temporary name keeps the suffix, so writers that pick a format from the extension still work.
+    The temporary name keeps the suffix, so writers that pick a format from the extension still work. The file
+    gets the mode of the file it replaces, or of a new file under the user's umask. An exception, Ctrl-C included,
+    removes the temporary file (``sepaudio``'s command line turns SIGTERM into one).
     """
     path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; give a file name.")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def check_outputs(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLike] = (),
+                  out_dir: str | os.PathLike | None = None) -> None:
+    """Refuse, before anything is written, outputs that would destroy data.
+
+    Args:
+        outputs: every file a command will write.
+        inputs: every file it reads (the whole batch: an output may not replace an input read later either).
+        out_dir: when given, every output must lie inside it.
+
+    Raises:
+        OutputError: an output is an input (symbolic and hard links included), two outputs are the same file, an
+            output lies outside ``out_dir``, or an output is an existing folder.
+    """
+    read = {_identity(p): Path(p) for p in inputs}
+    written: dict = {}
+    root = Path(out_dir).resolve() if out_dir is not None else None
+    for out in map(Path, outputs):
+        key = _identity(out)
+        if key in read:
+            raise OutputError(f"{out}: is an input of this command ({read[key]}); writing it would destroy the "
+                              f"input. Choose another output name or folder.")
+        if key in written:
+            raise OutputError(f"{out}: two outputs of this command would be this one file (also {written[key]}); "
+                              f"give them different names.")
+        if root is not None and not out.resolve().is_relative_to(root):
+            raise OutputError(f"{out}: lies outside the output folder {out_dir}; outputs stay inside it (give a "
+                              f"path relative to it without '..').")
+        if out.is_dir():
+            raise OutputError(f"{out}: is a folder; give a file name.")
+        written[key] = out
+
+
+def _identity(path: str | os.PathLike):
+    """What makes two paths the same file: device and inode when it exists, else the resolved path."""
+    path = Path(path)
+    try:
+        info = path.stat()
+        return info.st_dev, info.st_ino
+    except OSError:
+        return str(path.resolve())
+
+
+def check_out_dir(path: str | os.PathLike, option: str = "-o") -> Path:
+    """An output folder: refuse an existing file of that name (``option`` names the command-line option)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{option} {path}: is a file, not a folder; give a folder for the outputs.")
+    return path
+
+
 def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically."""
+    """Write ``text`` to ``path`` atomically (file names in it that are not valid UTF-8 keep their bytes)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, errors="surrogateescape")
     return Path(path)
+
+
+def readable(path: str | os.PathLike) -> str:
+    """``path`` for people (titles, labels): bytes that are not valid UTF-8 become U+FFFD."""
+    return os.fsencode(path).decode("utf-8", "replace")
 
 
 def read_list(list_path: str | os.PathLike, n_paths: int, n_optional: int = 0, root: str | os.PathLike | None = None,
@@ -59,7 +126,7 @@ def read_list(list_path: str | os.PathLike, n_paths: int, n_optional: int = 0, r
         raise DatasetError(f"{list_path}: no such list; write one '{usage}' line per item.")
     root = Path(root) if root is not None else list_path.parent
     rows = []
-    for number, line in enumerate(list_path.read_text().splitlines(), start=1):
+    for number, line in enumerate(list_path.read_text(errors="surrogateescape").splitlines(), start=1):
         fields = line.split("#", 1)[0].split()
         if not fields:
             continue

@@ -24,9 +24,11 @@ from tqdm.auto import tqdm
 
 from . import audio
 from .errors import AudioError, ConfigError
+from .fileio import check_outputs
 from .metrics import pit
 
-__all__ = ["ChunkReader", "process_file", "process_tensor", "chunk_bounds", "join_chunks", "align_to"]
+__all__ = ["ChunkReader", "process_file", "process_tensor", "chunk_bounds", "join_chunks", "align_to",
+           "check_chunking", "resolve_device"]
 
 ChunkFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -121,6 +123,39 @@ def _samples(seconds: float, sample_rate: int) -> int:
     return int(round(seconds * sample_rate))
 
 
+def check_chunking(chunk_seconds: float, overlap_seconds: float, sample_rate: int) -> None:
+    """Check a chunk length and overlap before any work (command line: ``--chunk-seconds``, ``--overlap-seconds``).
+
+    Raises:
+        ConfigError: a value that is not finite, a chunk shorter than one sample, a negative overlap, or an overlap
+            of more than half a chunk.
+    """
+    if not math.isfinite(chunk_seconds) or _samples(chunk_seconds, sample_rate) < 1:
+        raise ConfigError(f"--chunk-seconds {chunk_seconds}: give a positive number of seconds (at least one sample "
+                          f"at {sample_rate} Hz).")
+    if not math.isfinite(overlap_seconds) or overlap_seconds < 0 or 2 * overlap_seconds > chunk_seconds:
+        raise ConfigError(f"--overlap-seconds {overlap_seconds}: give 0 up to half the chunk "
+                          f"(--chunk-seconds {chunk_seconds}).")
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device a command runs on (command line: ``--device``).
+
+    Raises:
+        ConfigError: not a device name, or a CUDA device this machine does not have.
+    """
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"--device {name}: not a device; give cpu, cuda or cuda:N.") from None
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} usable CUDA GPU(s); use "
+                          f"--device cpu (or another GPU).")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {name}: give cpu, cuda or cuda:N.")
+    return device
+
+
 def process_tensor(
     wav: torch.Tensor,
     fn: ChunkFn,
@@ -143,6 +178,7 @@ def process_tensor(
     """
     if wav.dim() != 1:
         raise ValueError(f"expected a (time,) waveform, got shape {tuple(wav.shape)}")
+    check_chunking(chunk_seconds, overlap_seconds, sample_rate)
     bounds = chunk_bounds(wav.shape[-1], _samples(chunk_seconds, sample_rate), _samples(overlap_seconds, sample_rate))
     with torch.inference_mode():
         outputs = (_run(fn, wav[start:end]) for start, end in bounds)
@@ -228,9 +264,13 @@ def process_file(
 
     Raises:
         AudioError: unreadable input or an output name with an unknown format.
+        ConfigError: see :func:`check_chunking`.
+        OutputError: an output is the input, or two outputs are one file (nothing is written).
         ValueError: ``fn`` returns another number of outputs than ``len(out_paths)``.
     """
     in_path, out_paths = Path(in_path), [Path(p) for p in out_paths]
+    check_chunking(chunk_seconds, overlap_seconds, sample_rate)
+    check_outputs(out_paths, [in_path])
     reader = ChunkReader(in_path, sample_rate)
     if reader.file_rate != sample_rate:
         print(f"note: {in_path} is at {reader.file_rate} Hz; resampling to the model's {sample_rate} Hz "

@@ -1,42 +1,83 @@
 """Scores of separation, classification and segmentation.
 
-- Separation (torchmetrics underneath): ``(..., time)`` -> ``(...)``, values in dB; :func:`pit` lines sources up.
+- Separation: ``(..., time)`` -> ``(...)``, values in dB; :func:`pit` lines sources up. SI-SDR and SDR are
+  computed here (the figures of torchmetrics' functions, without importing torchmetrics, which takes seconds);
+  :func:`perceptual` gives PESQ / STOI through the ``pesq`` and ``pystoi`` packages.
 - Classification: :func:`confusion_matrix` of true and predicted classes, then :func:`classification_scores`.
 - Segmentation: :func:`frame_accuracy` of a timeline against a reference.
 
-torchmetrics and scipy.optimize load on the first separation score, so that importing this module (as
-:mod:`sepaudio.inference` does) costs nothing to classification and segmentation.
+scipy.optimize, pesq and pystoi load on first use, so importing this module (as :mod:`sepaudio.inference` does)
+costs nothing to classification and segmentation.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
 import torch
 
-__all__ = ["si_sdr", "sdr", "snr", "si_sdr_improvement", "sdr_improvement", "pit", "confusion_matrix",
-           "classification_scores", "frame_accuracy"]
+__all__ = ["si_sdr", "sdr", "snr", "si_sdr_improvement", "sdr_improvement", "pit", "perceptual", "PESQ_MODES",
+           "confusion_matrix", "classification_scores", "frame_accuracy"]
+
+#: PESQ's mode for each sample rate it is defined for (narrow / wide band)
+PESQ_MODES = {8000: "nb", 16000: "wb"}
 
 
 def si_sdr(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """Scale-invariant SDR (zero-mean). Finite for silent references and estimates."""
-    from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio
+    """Scale-invariant SDR (zero-mean), torchmetrics' formula. Finite for silent references and estimates.
 
-    return scale_invariant_signal_distortion_ratio(est, ref, zero_mean=True)
+    Shape: est, ref ``(..., time)`` (broadcastable) -> ``(...)``.
+    """
+    eps = torch.finfo(est.dtype).eps
+    est = est - est.mean(-1, keepdim=True)
+    ref = ref - ref.mean(-1, keepdim=True)
+    alpha = ((est * ref).sum(-1, keepdim=True) + eps) / ((ref ** 2).sum(-1, keepdim=True) + eps)
+    scaled = alpha * ref
+    return 10 * torch.log10(((scaled ** 2).sum(-1) + eps) / (((scaled - est) ** 2).sum(-1) + eps))
 
 
 def snr(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """Signal-to-noise ratio of ``est`` against ``ref`` (no rescaling)."""
-    from torchmetrics.functional.audio import signal_noise_ratio
+    """Signal-to-noise ratio of ``est`` against ``ref`` (zero-mean, no rescaling), torchmetrics' formula.
 
-    return signal_noise_ratio(est, ref, zero_mean=True)
+    Shape: est, ref ``(..., time)`` (broadcastable) -> ``(...)``.
+    """
+    eps = torch.finfo(est.dtype).eps
+    est = est - est.mean(-1, keepdim=True)
+    ref = ref - ref.mean(-1, keepdim=True)
+    return 10 * torch.log10(((ref ** 2).sum(-1) + eps) / (((ref - est) ** 2).sum(-1) + eps))
 
 
-def sdr(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """BSS-eval SDR (distortion filter of 512 taps), as reported by the separation papers."""
-    from torchmetrics.functional.audio import signal_distortion_ratio
+def sdr(est: torch.Tensor, ref: torch.Tensor, filter_length: int = 512) -> torch.Tensor:
+    """BSS-eval SDR (distortion filter of ``filter_length`` taps), as reported by the separation papers.
 
-    return signal_distortion_ratio(est.double(), ref.double()).to(est.dtype)
+    The figures of torchmetrics' ``signal_distortion_ratio`` (float64 FFT correlations, one Toeplitz solve), with
+    each reference's correlation and system computed once for every estimate scored against it: ``est`` may hold
+    several estimates per reference in extra leading dimensions (e.g. the separated sources and the mixture).
+
+    Shape: est ``(*extra, ..., time)``, ref ``(..., time)`` -> ``(*extra, ...)``.
+    """
+    extra = est.dim() - ref.dim()
+    if extra < 0 or est.shape[extra:] != ref.shape:
+        raise ValueError(f"sdr: estimate {tuple(est.shape)} does not end with the reference's shape {tuple(ref.shape)}")
+    dtype, length, lead = est.dtype, ref.shape[-1], est.shape[:extra]
+    est = est.double().reshape(-1, *ref.shape)  # (k, ..., time)
+    ref = ref.double()
+    est = est / est.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+    ref = ref / ref.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+    n_fft = 2 ** math.ceil(math.log2(2 * length - 1))
+    ref_f = torch.fft.rfft(ref, n=n_fft)
+    acf = torch.fft.irfft(ref_f.real ** 2 + ref_f.imag ** 2, n=n_fft)[..., :filter_length]  # (..., L)
+    xcorr = torch.fft.irfft(ref_f.conj() * torch.fft.rfft(est, n=n_fft), n=n_fft)[..., :filter_length]  # (k, ..., L)
+    taps = acf.shape[-1]
+    index = (torch.arange(taps).unsqueeze(0) - torch.arange(taps).unsqueeze(1)).abs()
+    rhs = xcorr.movedim(0, -1)  # (..., L, k): every estimate of a reference against one factorisation
+    system = acf[..., index]
+    # Cholesky: half an LU's work, and torch 2.11's batched LU solve fails after torch.set_num_threads(n > 1)
+    factor, info = torch.linalg.cholesky_ex(system)
+    solution = torch.cholesky_solve(rhs, factor) if not info.any() else torch.linalg.solve(system, rhs)
+    coherence = (rhs * solution).sum(-2).movedim(-1, 0)
+    return (10 * torch.log10(coherence / (1 - coherence))).reshape(*lead, *ref.shape[:-1]).to(dtype)
 
 
 def si_sdr_improvement(est: torch.Tensor, ref: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
@@ -48,8 +89,37 @@ def si_sdr_improvement(est: torch.Tensor, ref: torch.Tensor, mixture: torch.Tens
 
 
 def sdr_improvement(est: torch.Tensor, ref: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
-    """BSS-eval SDR of the estimate minus that of the mixture."""
-    return sdr(est, ref) - sdr(mixture.expand_as(ref), ref)
+    """BSS-eval SDR of the estimate minus that of the mixture (one system solve per reference for both).
+
+    Shape: est, ref ``(..., time)``; mixture broadcastable to them -> ``(...)``.
+    """
+    est_sdr, mix_sdr = sdr(torch.stack([est, mixture.expand_as(ref)]), ref)
+    return est_sdr - mix_sdr
+
+
+def perceptual(est: np.ndarray, ref: np.ndarray, rate: int, metrics: Sequence[str] = ("pesq", "stoi")) -> dict:
+    """PESQ (8 / 16 kHz only) and STOI, averaged over sources, through the ``pesq`` and ``pystoi`` packages (the
+    figures torchmetrics gives); a metric that cannot be computed (package missing, no utterance in a silent
+    reference, another rate) is left out. A plain function of arrays, so that a process pool can run it.
+
+    Shape: est, ref ``(n_src, time)`` float32 -> ``{"pesq": float, "stoi": float}``.
+    """
+    out = {}
+    if "pesq" in metrics and rate in PESQ_MODES:
+        try:
+            from pesq import pesq
+
+            out["pesq"] = float(np.mean([pesq(rate, r, e, PESQ_MODES[rate]) for e, r in zip(est, ref)]))
+        except (ModuleNotFoundError, RuntimeError):  # pesq missing, or no utterance detected in a silent reference
+            pass
+    if "stoi" in metrics:
+        try:
+            from pystoi import stoi
+
+            out["stoi"] = float(np.mean([stoi(r, e, rate, False) for e, r in zip(est, ref)]))
+        except ModuleNotFoundError:
+            pass
+    return out
 
 
 def pit(metric, est: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,8 +19,10 @@ import torch
 from scipy.ndimage import median_filter
 from tqdm import tqdm
 
-from .classify import load_classifier
+from .classify import check_window, load_classifier
 from .errors import ConfigError
+from .features import window_features
+from .fileio import check_out_dir, check_outputs, readable
 from .inference import ChunkReader
 from .models.classifier import AudioClassifier
 from .plots import plot_timeline
@@ -51,7 +53,8 @@ def frame_posteriors(model: AudioClassifier, path: str | os.PathLike, window: fl
     """Class probabilities of a ``window``-second window centred on every ``hop``-second frame of a file.
 
     The file is read one block of ``block_seconds`` (plus a window of context) at a time; the result does not
-    depend on the block length.
+    depend on the block length. The front-end runs once over each block (:func:`sepaudio.features.window_features`:
+    the same features as framing every window alone), the backbone on every window.
     """
     rate = model.sample_rate
     reader = ChunkReader(path, rate)
@@ -66,10 +69,10 @@ def frame_posteriors(model: AudioClassifier, path: str | os.PathLike, window: fl
     for f0 in range(0, n_frames, per_block):
         f1 = min(n_frames, f0 + per_block)
         span = reader.read(f0 * hop_n - lead, (f1 - 1) * hop_n - lead + win_n)
-        windows = span.unfold(0, win_n, hop_n)  # (f1 - f0, win_n)
+        features = window_features(model.frontend, span, win_n, hop_n)  # (f1 - f0, *feature_dims, frames)
         for b in range(0, f1 - f0, batch_size):
             e = min(b + batch_size, f1 - f0)
-            results.probs[f0 + b:f0 + e] = torch.softmax(model(windows[b:e]), -1)
+            results.probs[f0 + b:f0 + e] = torch.softmax(model.backbone(features[b:e]), -1)
         frames = span[lead:lead + (f1 - f0) * hop_n].reshape(f1 - f0, hop_n)
         results.energy_db[f0:f1] = 10 * torch.log10(frames.pow(2).mean(1) + 1e-12)
         results.peak[f0:f1] = frames.abs().amax(1)
@@ -101,11 +104,16 @@ def segment_file(model: AudioClassifier, path: str | os.PathLike, window: float 
     """Timeline of a file (see the module docstring): its segments and the per-frame results they came from.
 
     Raises:
-        ConfigError: ``hop`` not in ``(0, window]``.
+        ConfigError: ``hop`` not in ``(0, window]``, a window or block that is not positive and finite, a negative
+            ``smooth``.
         AudioError: missing, unreadable or empty file.
     """
-    if not 0 < hop <= window:
-        raise ConfigError(f"hop ({hop} s) must be positive and at most the window ({window} s).")
+    if not 0 < hop <= window < math.inf:
+        raise ConfigError(f"--hop {hop} / --window {window}: the hop must be positive and at most the window.")
+    check_window(model, window)
+    if not (0 < block_seconds < math.inf and 0 <= smooth < math.inf and int(round(hop * model.sample_rate)) > 0):
+        raise ConfigError(f"--block {block_seconds} / --smooth {smooth} / --hop {hop}: give a positive block, a "
+                          f"smoothing length of 0 or more, and a hop of at least one sample.")
     results = frame_posteriors(model, path, window, hop, block_seconds, batch_size)
     names = smooth_labels(results, model.labels, smooth, silence_db)
     return frames_to_segments(names, hop, results.duration), results
@@ -128,13 +136,15 @@ def segment_files(model_path: str | os.PathLike, files: Sequence[str | os.PathLi
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown timeline format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    out_dir = check_out_dir(out_dir)
+    outputs = {path: out_dir / f"{Path(path).stem}{SUFFIXES[fmt]}" for path in files}
+    check_outputs([*outputs.values(), *([out.with_suffix(".png") for out in outputs.values()] if plot else [])],
+                  files, out_dir)
     model = load_classifier(model_path)
-    out_dir = Path(out_dir)
     written = []
     for path in tqdm(files, desc="segment", unit="file"):
         segments, results = segment_file(model, path, **options)
-        stem = Path(path).stem
-        written.append(write_timeline(out_dir / f"{stem}{SUFFIXES[fmt]}", segments, fmt, stem))
+        written.append(write_timeline(outputs[path], segments, fmt, Path(path).stem))
         if plot:
-            plot_timeline(out_dir / f"{stem}.png", segments, results.peak, results.hop, title=str(path))
+            plot_timeline(outputs[path].with_suffix(".png"), segments, results.peak, results.hop, title=readable(path))
     return written

@@ -9,26 +9,30 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import AudioError, ModelFileError
-from .inference import process_file
+from .fileio import check_out_dir, check_outputs
+from .inference import check_chunking, process_file, resolve_device
 from .models import EncoderMaskerDecoder, SepaudioModel, load_model
 
-__all__ = ["load_separator", "separate_file", "separate_files", "expand_inputs", "AUDIO_SUFFIXES"]
+__all__ = ["load_separator", "separate_file", "separate_files", "expand_inputs", "output_paths", "AUDIO_SUFFIXES"]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
-def load_separator(path: str | os.PathLike, device: str = "cpu") -> EncoderMaskerDecoder:
-    """Load a blind separation model (it takes the mixture alone and returns one output per source).
+def load_separator(path: str | os.PathLike, device: str = "cpu", precision: str | None = None) -> EncoderMaskerDecoder:
+    """Load a blind separation model (it takes the mixture alone and returns one output per source); with a
+    ``precision`` (``fp32`` | ``bf16``) it infers through the fused fast path (see ``EncoderMaskerDecoder.fast``).
 
     Raises:
         ModelFileError: unreadable file, or a model that needs more than the mixture (e.g. a speaker extractor).
+        ConfigError: a device this machine does not have.
     """
+    device = resolve_device(device)
     model = load_model(path, expected=EncoderMaskerDecoder)
     if tuple(model.input_keys) != ("mixture",):
         raise ModelFileError(f"{path}: holds a {model.registered_name} model, which needs "
                              f"{', '.join(model.input_keys)}; 'separate' takes blind separation models "
                              f"(conv_tasnet, mitas). Use 'sepaudio extract' for speaker extraction.")
-    return model.to(device).eval()
+    return model.to(device).eval().fast(precision)
 
 
 def separate_file(
@@ -53,16 +57,24 @@ def separate_file(
 
     Returns:
         The written paths, one per source.
+
+    Raises:
+        OutputError: an output would replace the mixture (nothing is written).
     """
     mixture = Path(mixture)
     device = next(model.parameters()).device
-    out_paths = [Path(out_dir) / f"{mixture.stem}_s{k + 1}.wav" for k in range(model.n_src)]
+    out_paths = output_paths(model, mixture, out_dir)
 
     def fn(chunk: torch.Tensor) -> torch.Tensor:
         return model(chunk.to(device)).cpu()
 
     return process_file(mixture, out_paths, fn, model.sample_rate, chunk_seconds, overlap_seconds,
                         align_sources=True, progress=progress)
+
+
+def output_paths(model: SepaudioModel, mixture: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
+    """``out_dir/<name>_s1.wav``, ``<name>_s2.wav``, ...: where :func:`separate_file` writes ``mixture``'s sources."""
+    return [Path(out_dir) / f"{Path(mixture).stem}_s{k + 1}.wav" for k in range(model.n_src)]
 
 
 def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
@@ -78,7 +90,8 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
             listing = Path(item[1:])
             if not listing.is_file():
                 raise AudioError(f"{listing}: no such list file; give a text file with one audio path per line.")
-            files += expand_inputs(line.strip() for line in listing.read_text().splitlines() if line.strip())
+            lines = listing.read_text(errors="surrogateescape").splitlines()
+            files += expand_inputs(line.strip() for line in lines if line.strip())
             continue
         path = Path(item)
         if path.is_dir():
@@ -101,6 +114,7 @@ def separate_files(
     overlap_seconds: float = 1.0,
     device: str = "cpu",
     progress: bool = True,
+    precision: str | None = None,
 ) -> dict[Path, list[Path]]:
     """Separate many recordings with one model, with a progress bar over the files.
 
@@ -112,18 +126,26 @@ def separate_files(
         chunk_seconds, overlap_seconds: see :func:`separate_file`.
         device: ``cpu`` or ``cuda``.
         progress: show progress bars.
+        precision: ``fp32`` | ``bf16``: the fused fast path (see :func:`load_separator`); ``None``: the plain one.
 
     Returns:
         Each input mapped to its written outputs.
+
+    Raises:
+        OutputError: before anything is written, when an output would replace any input of the batch or another
+            output, or ``out_dir`` is a file.
     """
-    model = load_separator(model_path, device)
+    check_out_dir(out_dir)
+    model = load_separator(model_path, device, precision)
+    check_chunking(chunk_seconds, overlap_seconds, model.sample_rate)
     files = expand_inputs(inputs)
     names = [f.stem for f in files]
     clash = len(set(names)) < len(names)
+    targets = {path: Path(out_dir) / (_relative_folder(path, files) if clash else "") for path in files}
+    check_outputs([out for path in files for out in output_paths(model, path, targets[path])], files, out_dir)
     results = {}
     for path in tqdm(files, desc="separating", unit="file", disable=not progress or len(files) < 2):
-        target = Path(out_dir) / (_relative_folder(path, files) if clash else "")
-        results[path] = separate_file(model, path, target, chunk_seconds, overlap_seconds, progress=progress)
+        results[path] = separate_file(model, path, targets[path], chunk_seconds, overlap_seconds, progress=progress)
     return results
 
 

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import copy
 import csv
+import difflib
 import importlib
 import inspect
+import math
+import multiprocessing
 import os
 import random
 import re
@@ -30,26 +33,71 @@ import lightning as L
 import numpy as np
 import torch
 import yaml
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from torch.utils.data import DataLoader
 
 from .data.registry import DATASETS
-from .errors import ConfigError
+from .cards import write_card
+from .errors import ConfigError, ModelFileError, SepaudioError
 from .fileio import write_text
 from .losses import LOSSES
 from .models import SepaudioModel, load_model
-from .models.base import MODELS
+from .models.base import FORMAT_VERSION, MODELS, unreadable_reason
 from .plots import plot_training_curves
 from .registry import Registry
 
 DEFAULTS: dict[str, Any] = {
     "exp_dir": "exp/run",
     "seed": 0,
-    "data": {"batch_size": 4, "num_workers": 0},
+    "data": {"batch_size": 4, "num_workers": "auto"},
     "loss": {"args": {}},
     "model": {"args": {}},
     "optim": {"lr": 1e-3, "weight_decay": 0.0, "plateau_factor": 0.5, "plateau_patience": 3},
     "trainer": {"max_epochs": 20, "gradient_clip_val": 5.0, "early_stop_patience": 10},
 }
+#: the keys of each fixed section; a mapping under ``data`` is a split (``train``, ``valid``, ``test``, ...). Model,
+#: loss and dataset arguments are checked against their constructors when built.
+SECTIONS: dict[str, set[str]] = {
+    "": {"exp_dir", "seed", "model", "data", "loss", "optim", "trainer"},
+    "model": {"name", "args"}, "loss": {"name", "args"}, "optim": set(DEFAULTS["optim"]),
+    "data": {"name", "batch_size", "num_workers", "train_batch_size", "valid_batch_size"},
+    "trainer": (set(inspect.signature(L.Trainer).parameters) - {"default_root_dir", "logger"})
+    | {"early_stop_patience", "callbacks"},
+}
+
+
+def _number(low: float, integer: bool = False, above: bool = False, none: bool = False):
+    """A test of a config value: a finite number of at least ``low`` (above it with ``above``)."""
+    def test(value) -> bool:
+        if value is None:
+            return none
+        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+            return False
+        return math.isfinite(value) and (value > low if above else value >= low)
+    return test
+
+
+#: (key, test, what works) for the values a run cannot work without; ``*`` is any data split
+VALUES = [
+    ("seed", _number(0, integer=True), "an integer >= 0"),
+    ("data.batch_size", _number(1, integer=True), "an integer >= 1"),
+    ("data.train_batch_size", _number(1, integer=True), "an integer >= 1"),
+    ("data.valid_batch_size", _number(1, integer=True), "an integer >= 1"),
+    ("data.num_workers", lambda v: v == "auto" or _number(0, integer=True)(v), "an integer >= 0, or auto"),
+    ("data.*.segment", _number(0, above=True, none=True), "seconds > 0, or null for whole files"),
+    ("data.*.enrollment_seconds", _number(0, above=True, none=True), "seconds > 0, or null for whole files"),
+    ("data.*.clip_seconds", _number(0, above=True, none=True), "seconds > 0, or null for whole files"),
+    ("data.*.length", _number(1, integer=True), "an integer >= 1 (items)"),
+    ("data.*.sample_rate", _number(1, integer=True), "an integer >= 1 (Hz)"),
+    ("optim.lr", _number(0, above=True), "a number > 0"),
+    ("optim.weight_decay", _number(0), "a number >= 0"),
+    ("optim.plateau_factor", lambda v: _number(0, above=True)(v) and v < 1, "a number between 0 and 1"),
+    ("optim.plateau_patience", _number(0, integer=True), "an integer >= 0"),
+    ("trainer.max_epochs", lambda v: v is None or v == -1 or _number(1, integer=True)(v),
+     "an integer >= 1 (-1: no limit; null: Lightning's default)"),
+    ("trainer.early_stop_patience", _number(0, integer=True), "an integer >= 0"),
+    ("trainer.gradient_clip_val", _number(0, none=True), "a number >= 0, or null for none"),
+]
 
 
 class _YamlLoader(yaml.SafeLoader):
@@ -96,9 +144,39 @@ def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> dict:
         node[leaf] = parse_yaml(value)
     config = _merge(copy.deepcopy(DEFAULTS), config)
     for section in ("model", "data", "loss"):
-        if "name" not in config[section]:
+        if not isinstance(config[section], dict) or "name" not in config[section]:
             raise ConfigError(f"{path}: section {section!r} needs a 'name' (e.g. model: {{name: conv_tasnet}}).")
+    check_config(config, path)
     return config
+
+
+def check_config(config: dict, source: str | os.PathLike = "config") -> None:
+    """Refuse keys no part of sepaudio reads and values a run cannot work with, naming the key.
+
+    Raises:
+        ConfigError: an unknown key (with the nearest known one), a section that is not a mapping, or a value of
+            :data:`VALUES` out of range.
+    """
+    for section, known in SECTIONS.items():
+        node = config.get(section) if section else config
+        if not isinstance(node, dict):
+            raise ConfigError(f"{source}: {section} must be a mapping of keys, got {node!r}.")
+        for key, value in node.items():
+            if key not in known and not (section == "data" and isinstance(value, dict)):
+                name = f"{section}.{key}" if section else key
+                near = difflib.get_close_matches(str(key), sorted(known), n=1)
+                hint = f"did you mean {(section + '.' if section else '') + near[0]}?" if near else \
+                    f"known: {', '.join(sorted(known))}"
+                raise ConfigError(f"{source}: unknown key {name!r}; {hint}")
+    splits = [key for key, value in config["data"].items() if isinstance(value, dict)]
+    for key, test, want in VALUES:
+        section, *rest = key.split(".")
+        nodes = [(key.replace("*", split), config["data"][split]) for split in splits] if "*" in key else \
+            [(key, config.get(section) if rest else config)]
+        for name, node in nodes:
+            leaf = name.rsplit(".", 1)[-1]
+            if isinstance(node, dict) and leaf in node and not test(node[leaf]):
+                raise ConfigError(f"{source}: {name}={node[leaf]!r} cannot work; give {want}.")
 
 
 def _merge(base: dict, extra: dict) -> dict:
@@ -243,6 +321,10 @@ def build(config: dict) -> tuple[SepaudioModel, torch.nn.Module, DataLoader, Dat
     model = _named(MODELS, config["model"], "model")
     loss = _named(LOSSES, config["loss"], "loss")
     data = config["data"]
+    devices = config.get("trainer", {}).get("devices")
+    workers, threads = cpu_share(data["num_workers"], devices if isinstance(devices, int) and devices > 0 else 1)
+    if threads != torch.get_num_threads():  # only when needed: torch 2.11's batched LU solve fails after a change
+        torch.set_num_threads(threads)
     loaders = []
     for split in ("train", "valid"):
         if split not in data:
@@ -250,8 +332,34 @@ def build(config: dict) -> tuple[SepaudioModel, torch.nn.Module, DataLoader, Dat
         dataset = _named(DATASETS, {"name": data["name"], "args": data[split]}, f"data.{split}")
         loaders.append(DataLoader(
             dataset, batch_size=data.get(f"{split}_batch_size", data["batch_size"]), shuffle=split == "train",
-            drop_last=split == "train", num_workers=data["num_workers"]))
+            drop_last=split == "train", num_workers=workers,
+            multiprocessing_context=worker_context() if workers else None))
     return model, loss, *loaders
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """Where data workers come from: a fork server that has imported torch and sepaudio's datasets.
+
+    Forking the training process itself can hang the new worker forever (CPython 3.11 waits for a lock that
+    another thread, such as one of the distributed backend's, held at the moment of the fork; seen under DDP).
+    The fork server is single-threaded, and forking it is about as fast as forking the trainer.
+    """
+    multiprocessing.set_forkserver_preload(["torch", "sepaudio.data"])
+    return multiprocessing.get_context("forkserver")
+
+
+def cpu_share(num_workers: int | str, processes: int = 1) -> tuple[int, int]:
+    """Data loader workers and torch threads of each of ``processes`` training processes on this machine.
+
+    Each process gets ``cores // processes`` of the usable cores (at least one) as torch threads; ``num_workers:
+    auto`` gives it one loader worker less than that, at most 4 (so 0 on one core, 1 on two cores, 4 from six).
+
+    Returns:
+        ``(workers, threads)``.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max(1, cores // processes)
+    return (min(4, threads - 1) if num_workers == "auto" else num_workers), threads
 
 
 def _named(registry: Registry, section: dict, where: str):
@@ -282,11 +390,15 @@ def _construct(factory, args: dict, where: str):
                  for name in bound.arguments.get(p.name, {})}
     try:
         return factory(**args)
+    except SepaudioError:
+        raise
     except TypeError as err:
         rejected = re.search(r"got an unexpected keyword argument '(\w+)'", str(err))
         if rejected and rejected[1] in passed_on:
             raise ConfigError(f"{where}: {err}") from None
         raise
+    except (ValueError, MisconfigurationException) as err:  # the constructor refused a value of the config
+        raise ConfigError(f"{where}: {err}") from None
 
 
 def _callbacks(specs: list[dict]) -> list[L.Callback]:
@@ -306,8 +418,14 @@ def _callbacks(specs: list[dict]) -> list[L.Callback]:
 
 
 def train(config: dict) -> Path | None:
-    """Train (or resume) the run described by ``config``; return its ``exp_dir`` (``None`` on the processes of
-    global rank > 0 of a distributed run, which write nothing)."""
+    """Train (or resume) the run described by ``config`` (from :func:`load_config`); return its ``exp_dir`` (``None``
+    on the processes of global rank > 0 of a distributed run, which write nothing).
+
+    Raises:
+        ConfigError: a config mistake (see :func:`check_config`, :func:`build`), or a checkpoint in ``exp_dir`` of
+            another model (see :func:`check_resume`); nothing is written then.
+    """
+    check_config(config)
     exp_dir = Path(config["exp_dir"])
     L.seed_everything(config["seed"], workers=True, verbose=False)
     model, loss, train_loader, valid_loader = build(config)
@@ -329,6 +447,7 @@ def train(config: dict) -> Path | None:
         pass
     last = checkpoints / "last.ckpt"
     if last.exists():
+        check_resume(last, model)
         trainer_args["num_sanity_val_steps"] = 0
     trainer = _construct(L.Trainer, {"default_root_dir": exp_dir, "callbacks": callbacks, "logger": loggers,
                                      **trainer_args}, "trainer")
@@ -340,10 +459,45 @@ def train(config: dict) -> Path | None:
     trainer.fit(TrainingSystem(model, loss, config["optim"], config["seed"]), train_loader, valid_loader,
                 ckpt_path=last if last.exists() else None)
     if trainer.is_global_zero:
-        export_best(exp_dir)
+        export_best(exp_dir, config)
         plot_training_curves(exp_dir / "logs" / "metrics.csv", exp_dir / "training_curves.png")
         return exp_dir
     return None
+
+
+def check_resume(checkpoint: Path, model: SepaudioModel) -> None:
+    """Check that a run's checkpoint holds the model its config builds, before anything is written.
+
+    Raises:
+        ModelFileError: the checkpoint is unreadable or holds no sepaudio model record.
+        ConfigError: the checkpoint holds another model, or one with other arguments (naming the keys).
+    """
+    try:
+        record = torch.load(checkpoint, map_location="cpu", weights_only=True)["sepaudio_model"]
+        name, args = record["model"], dict(record["model_args"])
+        factory = MODELS.get(name)
+        if record.get("sepaudio_format", FORMAT_VERSION) < FORMAT_VERSION and hasattr(factory, "upgrade_args"):
+            args = factory.upgrade_args(args, record["sepaudio_format"])
+    except Exception as err:  # torch raises many types for truncated / foreign files
+        raise ModelFileError(f"{checkpoint}: not a readable sepaudio training checkpoint: {unreadable_reason(err)} "
+                             f"Move it away to start the run afresh.") from err
+    if name != model.registered_name:
+        raise ConfigError(f"{checkpoint}: holds a {name} model but the config builds {model.registered_name}; "
+                          f"resume with the config it was trained with, or give another exp_dir.")
+    ours = _plain(model.model_args)
+    differ = sorted(k for k in set(args) | set(ours) if _plain(args.get(k)) != ours.get(k))
+    if differ:
+        changes = "; ".join(f"model.args.{k}: {_plain(args.get(k))!r} in the checkpoint, {ours.get(k)!r} in the "
+                            f"config" for k in differ)
+        raise ConfigError(f"{checkpoint}: the run was trained with other model arguments ({changes}); resume with "
+                          f"the config it was trained with, or give another exp_dir.")
+
+
+def _plain(value):
+    """Tuples as lists, recursively: how a config (YAML) and a checkpoint spell the same arguments."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
 def keep_log(logger: L.pytorch.loggers.CSVLogger, checkpoint: Path) -> None:
@@ -364,9 +518,12 @@ def keep_log(logger: L.pytorch.loggers.CSVLogger, checkpoint: Path) -> None:
     writer.save()
 
 
-def export_best(exp_dir: Path) -> Path:
-    """Write the best checkpoint's weights as ``exp_dir/model.pt`` (sepaudio format)."""
+def export_best(exp_dir: Path, config: dict) -> Path:
+    """Write the best checkpoint's weights as ``exp_dir/model.pt`` (sepaudio format) and its model card
+    ``exp_dir/README.md`` (see :mod:`sepaudio.cards`): the folder is what a user pushes to a model hub."""
     checkpoints = exp_dir / "checkpoints"
     source = checkpoints / "best.ckpt" if (checkpoints / "best.ckpt").exists() else checkpoints / "last.ckpt"
     best = load_model(source)
-    return best.save(exp_dir / "model.pt")
+    path = best.save(exp_dir / "model.pt")
+    write_card(exp_dir, best, config)
+    return path

@@ -102,13 +102,14 @@ def fake_esc50(root: Path, seconds: float = 5.0) -> Path:
     return root
 
 
-def fake_us8k(root: Path) -> Path:
-    """``<root>/{audio/fold<k>/<fsID>-<classID>-0-0.wav, metadata/UrbanSound8K.csv}``: 12 clips, 2 classes, 10 folds."""
+def fake_us8k(root: Path, seconds: float = 1.0) -> Path:
+    """``<root>/{audio/fold<k>/<fsID>-<classID>-0-0.wav, metadata/UrbanSound8K.csv}``: 12 clips of 1, 2 or 3 times
+    ``seconds``, 2 classes, 10 folds."""
     rows = []
     for i in range(12):
         fold, cid = i % 10 + 1, i % 2
         name = f"{100 + i}-{cid}-0-0.wav"
-        audio.save(root / "audio" / f"fold{fold}" / name, tone(1.0 + i % 3, rate=22050), 22050)
+        audio.save(root / "audio" / f"fold{fold}" / name, tone(seconds * (1 + i % 3), rate=22050), 22050)
         rows.append([name, 100 + i, 0.0, 1.0, 1, fold, cid, ["air_conditioner", "car_horn"][cid]])
     write_csv(root / "metadata" / "UrbanSound8K.csv",
               ["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"], rows)

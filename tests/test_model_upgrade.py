@@ -1,4 +1,5 @@
-"""Model files of format 1 (flat TCN arguments, see tests/fixtures/make_v1_models.py) load and give the same output."""
+"""Model files of format 1 (flat TCN arguments, see tests/fixtures/make_v1_models.py) load and give the same output
+(to float rounding: the sums run in another order with another number of threads)."""
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,11 @@ def test_format_1_files_load_and_give_the_recorded_output(name, tmp_path):
     assert type(model) is KINDS[name]
     assert "tcn" in model.model_args and "filter_length" in model.model_args and "bottleneck" not in model.model_args
     with torch.no_grad():
-        assert torch.equal(model(*recorded["inputs"]), recorded["output"])
+        torch.testing.assert_close(model(*recorded["inputs"]), recorded["output"], rtol=0, atol=1e-5)
     again = load_model(model.save(tmp_path / "v2.pt"))  # written again in the current format
     assert torch.load(tmp_path / "v2.pt", weights_only=True)["sepaudio_format"] == FORMAT_VERSION == 2
     with torch.no_grad():
-        assert torch.equal(again(*recorded["inputs"]), recorded["output"])
+        torch.testing.assert_close(again(*recorded["inputs"]), recorded["output"], rtol=0, atol=1e-5)
 
 
 def test_upgrade_maps_every_flat_name():

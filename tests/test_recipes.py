@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -117,7 +118,8 @@ def test_every_command_is_the_projects_python_in_the_work_folder(recipe, tmp_pat
         assert Path(cwd) == tmp_path / "work"
         assert args.startswith("-m sepaudio ") or re.match(rf"{re.escape(str(RECIPES))}/[\w/-]+\.py( |$)", args)
         if args.startswith(("-m sepaudio train", "-m sepaudio evaluate")):
-            assert args.split(" ")[3].endswith(".yml") and args.endswith("a.b=1")  # overrides come last
+            words = args.split(" ")
+            assert words[3].endswith(".yml") and [w for w in words if "=" in w][-1] == "a.b=1"  # the user's last
     assert sum(args.startswith("-m sepaudio train") for _, args in calls) >= 1
 
 
@@ -132,7 +134,7 @@ def test_the_projects_venv_python_is_found_without_PYTHON(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     calls = (tmp_path / "log").read_text().splitlines()  # written by the fake .venv python only
-    assert calls[-1] == f"{repo / 'w'}|{repo / 'recipes/sep_mini/local/prepare_data.py'} --root data/mini " \
+    assert calls[-1] == f"{repo / 'w'}|{repo / 'recipes/common/mini_corpus.py'} --root data/mini --speakers 16 " \
                         f"--utterances 20"
 
 
@@ -144,6 +146,31 @@ def test_librimix_corpus_choices_reach_stage_0(tmp_path, caller):
     for recipe in ("sep_libri2mix", "tse_libri2mix"):
         assert run(recipe, "--corpus", "L", "--stop-stage", "0", *choices, cwd=caller, env=env).returncode == 0
         assert log.read_text().splitlines()[-1].endswith(f"prepare_data.py {caller}/L {' '.join(choices)} --out data")
+
+
+def test_results_table_of_separation_and_cross_validation(tmp_path, capsys, monkeypatch):
+    def write(folder: str, **summary):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "summary.json").write_text(json.dumps(summary))
+        return str(tmp_path / folder)
+
+    table = RECIPES / "common" / "table.py"
+    runs = [write("exp/conv_tasnet/eval_test", parameters=400, n=5, si_sdri=7.0, sdri=8.0, stoi=0.8),
+            write("exp/mitas/eval_test", parameters=100, n=5, si_sdri=8.0, sdri=9.0, stoi=0.81, pesq=1.5)]
+    monkeypatch.setattr(sys, "argv", [str(table), *runs, "--out", str(tmp_path / "RESULTS.md")])
+    runpy.run_path(str(table), run_name="__main__")
+    assert capsys.readouterr().out.splitlines()[:4] == [
+        "| model | parameters | relative size | SI-SDRi (dB) | SDRi (dB) | STOI |", "|---|---:|---:|---:|---:|---:|",
+        "| conv_tasnet | 400 | 1.00 | 7.00 | 8.00 | 0.80 |", "| mitas | 100 | 0.25 | 8.00 | 9.00 | 0.81 |"]
+    assert (tmp_path / "RESULTS.md").read_text().endswith("5 test mixtures per row.\n")
+    folds = [write(f"cv/fold{k}/eval_test", parameters=10, n=k, accuracy=a, macro_f1=a, ms_per_clip=1.0)
+             for k, a in ((1, 0.5), (2, 0.7))]
+    monkeypatch.setattr(sys, "argv", [str(table), *folds, "--cross-validation"])
+    runpy.run_path(str(table), run_name="__main__")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2] == "| fold1 | 10 | 50.00 | 0.500 | 1.0 |"
+    assert lines[4] == "| mean +- std (2 folds) |  | 60.00 +- 10.00 | 0.600 +- 0.100 | 1.0 +- 0.0 |"
+    assert lines[-2] == "1 to 2 test clips per row."
 
 
 # --- every recipe end to end at reduced size ----------------------------------------------------------------------
@@ -160,7 +187,7 @@ def test_sep_mini_end_to_end(caller):
                  call="bash")
     work = caller.parent / "work"
     assert "| conv_tasnet |" in out and "| mitas |" in out
-    sizes = {m: summary(work / "exp" / m / "eval_test" / "summary.json")["parameters"] for m in ("conv_tasnet", "mitas")}
+    sizes = {m: summary(work / f"exp/{m}/eval_test/summary.json")["parameters"] for m in ("conv_tasnet", "mitas")}
     assert sizes["mitas"] < sizes["conv_tasnet"]
     assert (work / "exp" / "RESULTS.md").read_text().count("|") > 10 and not (caller / "exp").exists()
 
@@ -222,7 +249,8 @@ def test_tse_wsj0_2mix_extr_end_to_end(tmp_path, caller):
 
 @pytest.mark.slow
 def test_smn_mini_end_to_end(tmp_path, caller):
-    run_ok("smn_mini", "--timeline-seconds", "20", "--work", str(tmp_path / "work"), *FAST, cwd=caller)
+    run_ok("smn_mini", "--file-seconds", "1.5", "--timeline-seconds", "20", "--work", str(tmp_path / "work"), *FAST,
+           cwd=caller)
     exp = tmp_path / "work" / "exp"
     table = (exp / "RESULTS.md").read_text()
     assert all(f"| {run} |" in table for run in ("swishnet_slim", "swishnet_distilled", "mobilenet_v1_025"))
@@ -244,7 +272,7 @@ def test_smn_musan_end_to_end(tmp_path, caller):
 @pytest.mark.parametrize("recipe, make, folds", [("esc50_esresnet", fake_esc50, "1 2"),
                                                  ("us8k_esresnet", fake_us8k, "1")])
 def test_cross_validation_recipes_end_to_end(tmp_path, caller, recipe, make, folds):
-    make(tmp_path / "corpus")
+    make(tmp_path / "corpus", seconds=0.5)  # short files (ESC-50's are 5 s long, UrbanSound8K's up to 4 s)
     small = ["model.args.backbone_args.pretrained=false", "data.train.clip_seconds=0.5",
              "data.valid.clip_seconds=0.5", "data.test.clip_seconds=0.5"]
     out = run_ok(recipe, "--corpus", "../corpus", "--folds", folds, "--work", str(tmp_path / "work"), *FAST, *small,

@@ -7,8 +7,8 @@
 #   . "$(dirname "$0")/../common/parse_options.sh"
 #
 # - Every `name=default  # META: help` line above the `. .../parse_options.sh` line is an option `--name VALUE`
-#   (or `--name=VALUE`; `-` in a name stands for `_`). A META of choices (`a|b|c`) is checked; the values of DIR and
-#   FILE options are taken relative to the folder run.sh is called from.
+#   (or `--name=VALUE`; `-` in a name stands for `_`). A META of choices (`a|b|c`) is checked; the values of DIR options
+#   are taken relative to the folder run.sh is called from.
 # - `--work DIR`: where data/ and exp/ go (default: the recipe's folder); the script continues in it.
 # - Words `key=value` are collected in the array `overrides` (conf.yml entries). Anything else is an error.
 # - `--help` prints run.sh's header comment and the options with their defaults.
@@ -65,9 +65,10 @@ while [ $# -gt 0 ]; do
   esac
   _name=${_name#--} && _name=${_name//-/_}
   [[ $_name =~ ^[a-z][a-z0-9_]*$ ]] && _help=$(_declared "$_name") || die "unknown option --${_name//_/-} (see --help)"
-  case ${_help%%: *} in
-    DIR|FILE) [[ -z $_value || $_value == /* ]] || _value=$PWD/$_value ;;
-    *"|"*) [[ "|${_help%%: *}|" == *"|$_value|"* ]] || die "--${_name//_/-} takes one of ${_help%%: *}, not '$_value'" ;;
+  _meta=${_help%%: *}
+  case $_meta in
+    DIR) [[ -z $_value || $_value == /* ]] || _value=$PWD/$_value ;;
+    *"|"*) [[ "|$_meta|" == *"|$_value|"* ]] || die "--${_name//_/-} takes one of $_meta, not '$_value'" ;;
   esac
   printf -v "$_name" '%s' "$_value"
 done
@@ -87,6 +88,7 @@ require() {  # require NAME...: stop unless options --NAME have values
 
 if [ -n "${PYTHON:-}" ]; then
   python=$PYTHON
+  [[ $python != */* || $python == /* ]] || python=$PWD/$python  # a relative path: from the calling folder
 elif [ -x "$common/../../.venv/bin/python" ]; then
   python=$(cd "$common/../../.venv/bin" && pwd)/python
 else

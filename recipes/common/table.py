@@ -3,9 +3,9 @@
     table.py EVAL_DIR... [--cross-validation] [--out FILE]
 
 A row is named by the experiment the folder belongs to (``exp/mitas/eval_test`` -> ``mitas``). Separation and
-extraction results give SI-SDRi, SDRi, PESQ and STOI (with each model's size relative to the first row's);
+extraction results give SI-SDRi, SDRi, PESQ and STOI (and each model's size relative to the first row's);
 classification results give clip accuracy, macro F1 and milliseconds per clip. With ``--cross-validation`` the rows
-are the folds of one cross-validation and a last row gives their mean +- standard deviation (over the folds).
+are the folds of one cross-validation and a last row gives their mean +- standard deviation over the folds.
 """
 import argparse
 import json
@@ -14,8 +14,9 @@ from pathlib import Path
 
 from sepaudio.fileio import write_text
 
-SEPARATION = [("si_sdri", "SI-SDRi (dB)", "{:.2f}"), ("sdri", "SDRi (dB)", "{:.2f}"), ("pesq", "PESQ", "{:.2f}"),
-              ("stoi", "STOI", "{:.2f}")]
+# (summary key, column, format, scale)
+SEPARATION = [("si_sdri", "SI-SDRi (dB)", "{:.2f}", 1), ("sdri", "SDRi (dB)", "{:.2f}", 1),
+              ("pesq", "PESQ", "{:.2f}", 1), ("stoi", "STOI", "{:.2f}", 1)]
 CLASSIFICATION = [("accuracy", "clip accuracy (%)", "{:.2f}", 100), ("macro_f1", "macro F1", "{:.3f}", 1),
                   ("ms_per_clip", "ms per clip", "{:.1f}", 1)]
 
@@ -25,35 +26,36 @@ def row_name(folder: Path) -> str:
 
 
 def table(folders: list[Path], cross_validation: bool = False) -> str:
+    """The Markdown table (and a line saying how many test items each row scored)."""
     summaries = {row_name(f): json.loads((f / "summary.json").read_text()) for f in folders}
     first = next(iter(summaries.values()))
-    if "accuracy" in first:
-        columns = [(key, name, fmt, scale) for key, name, fmt, scale in CLASSIFICATION if key in first]
-        head, cells = ["run", "parameters"], lambda s: [f"{s['parameters']:,}"]
-    else:
-        columns = [(key, name, fmt, 1) for key, name, fmt in SEPARATION if all(key in s for s in summaries.values())]
-        head = ["model", "parameters", "relative size"]
-        cells = lambda s: [f"{s['parameters']:,}", f"{s['parameters'] / first['parameters']:.2f}"]  # noqa: E731
-    lines = ["| " + " | ".join(head + [name for _, name, _, _ in columns]) + " |",
-             "|---|" + "---:|" * (len(head) - 1 + len(columns))]
+    classification = "accuracy" in first
+    scores = [c for c in (CLASSIFICATION if classification else SEPARATION)
+              if all(c[0] in s for s in summaries.values())]
+    head = ["run" if classification else "model", "parameters"] + ([] if classification else ["relative size"])
+    lines = ["| " + " | ".join(head + [name for _, name, _, _ in scores]) + " |",
+             "|---|" + "---:|" * (len(head) - 1 + len(scores))]
     for name, s in summaries.items():
-        lines.append("| " + " | ".join([name, *cells(s), *(fmt.format(scale * s[key]) for key, _, fmt, scale in columns)])
-                     + " |")
+        cells = [name, f"{s['parameters']:,}"]
+        if not classification:
+            cells.append(f"{s['parameters'] / first['parameters']:.2f}")
+        cells += [fmt.format(scale * s[key]) for key, _, fmt, scale in scores]
+        lines.append("| " + " | ".join(cells) + " |")
     if cross_validation:
-        values = {key: [scale * s[key] for s in summaries.values()] for key, _, _, scale in columns}
-        spread = [f"{fmt.format(statistics.mean(values[key]))} +- {fmt.format(statistics.pstdev(values[key]))}"
-                  for key, _, fmt, _ in columns]
-        lines.append("| " + " | ".join([f"mean +- std ({len(summaries)} folds)", *[""] * (len(head) - 1), *spread])
-                     + " |")
+        cells = [f"mean +- std ({len(summaries)} folds)"] + [""] * (len(head) - 1)
+        for key, _, fmt, scale in scores:
+            values = [scale * s[key] for s in summaries.values()]
+            cells.append(f"{fmt.format(statistics.mean(values))} +- {fmt.format(statistics.pstdev(values))}")
+        lines.append("| " + " | ".join(cells) + " |")
     low, high = min(s["n"] for s in summaries.values()), max(s["n"] for s in summaries.values())
     count = low if low == high else f"{low} to {high}"
-    return "\n".join(lines) + f"\n\n{count} test {'clips' if 'accuracy' in first else 'mixtures'} per row.\n"
+    return "\n".join(lines) + f"\n\n{count} test {'clips' if classification else 'mixtures'} per row.\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path, help="output folders of 'sepaudio evaluate'")
-    parser.add_argument("--cross-validation", action="store_true", help="rows are folds: add their mean +- std")
+    parser.add_argument("--cross-validation", action="store_true", help="the rows are folds: add their mean +- std")
     parser.add_argument("--out", help="also write the table to this file")
     args = parser.parse_args()
     text = table(args.folders, args.cross_validation)

@@ -10,4 +10,4 @@ folds="1 2 3 4 5"         # LIST: the folds to hold out, one model each
 . "$(dirname "$0")/../common/parse_options.sh"
 dataset=esc50
 all_folds="1 2 3 4 5"
-. "$common/cross_validation_stages.sh"
+. "$common/cross_validation_stages.sh"  # stages 0-3: check, train and evaluate each fold, table

@@ -12,13 +12,5 @@ mode=min                  # min|max: mixtures as long as the shorter source, or 
 mixture=mix_clean         # mix_clean|mix_both|mix_single: two utterances, the same + noise, one + noise
 models="conv_tasnet mitas"  # LIST: models to train and compare
 . "$(dirname "$0")/../common/parse_options.sh"
-rate=${sample_rate%k}000
-overrides=("model.args.sample_rate=$rate" "data.train.sample_rate=$rate" "data.valid.sample_rate=$rate"
-           "data.test.sample_rate=$rate" "${overrides[@]}")
-
-if begin_stage 0 "check LibriMix, write data/{train,valid,test}.csv"; then
-  require corpus
-  "$python" "$recipe/local/prepare_data.py" "$corpus" --train-set "$train_set" --sample-rate "$sample_rate" \
-    --mode "$mode" --mixture "$mixture" --out data
-fi
-. "$common/separation_stages.sh"
+. "$common/librimix_stage0.sh"       # stage 0: check LibriMix, write data/
+. "$common/separation_stages.sh"     # stages 1-3: train, evaluate, results table

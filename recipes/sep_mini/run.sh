@@ -11,6 +11,6 @@ models="conv_tasnet mitas"  # LIST: models to train and compare
 . "$(dirname "$0")/../common/parse_options.sh"
 
 if begin_stage 0 "mini speech corpus (data/mini)"; then
-  "$python" "$recipe/local/prepare_data.py" --root data/mini --utterances "$utterances"
+  "$python" "$common/mini_corpus.py" --root data/mini --speakers 16 --utterances "$utterances"
 fi
-. "$common/separation_stages.sh"
+. "$common/separation_stages.sh"     # stages 1-3: train, evaluate, results table

@@ -13,4 +13,4 @@ if begin_stage 0 "check WSJ0-2mix, link data/wsj0-2mix"; then
   require corpus
   "$python" "$recipe/local/prepare_data.py" "$corpus" --link data/wsj0-2mix
 fi
-. "$common/separation_stages.sh"
+. "$common/separation_stages.sh"     # stages 1-3: train, evaluate, results table

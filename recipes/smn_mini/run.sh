@@ -8,6 +8,7 @@
 # key=value arguments override conf.yml in every training and evaluation (e.g. trainer.max_epochs=2).
 stage=0                   # N: first stage to run
 stop_stage=5              # N: last stage to run
+file_seconds=4            # N: length of every file of the corpus (30 / 8 / 12 files per class and split)
 timeline_seconds=300      # N: length of the test recording segmented in stage 4
 . "$(dirname "$0")/../common/parse_options.sh"
 # One thread per process: on a shared machine, OpenMP threads competing for cores slow these tiny models down.
@@ -21,7 +22,7 @@ distilled=(exp_dir=exp/swishnet_distilled loss.name=distillation
   "loss.args={teacher: exp/mobilenet_v1_025/model.pt, soft: 0.9, temperature: 2.0}")
 
 if begin_stage 0 "generate the corpus and a ${timeline_seconds}-second test recording ($data)"; then
-  "$python" -m sepaudio prepare smn_mini "$data" --timeline-seconds "$timeline_seconds"
+  "$python" -m sepaudio prepare smn_mini "$data" --seconds "$file_seconds" --timeline-seconds "$timeline_seconds"
 fi
 if begin_stage 1 "train SwishNet slim"; then
   "$python" -m sepaudio train "$conf" "${overrides[@]}"

@@ -13,13 +13,5 @@ mixture=mix_clean         # mix_clean|mix_both|mix_single: two utterances, the s
 components=512            # N: Gaussians of the i-vector extractor's UBM
 ivector_dim=400           # N: i-vector dimension (the T matrix's rank), TseNet's model.args.ivector_dim
 . "$(dirname "$0")/../common/parse_options.sh"
-rate=${sample_rate%k}000
-overrides=("model.args.sample_rate=$rate" "data.train.sample_rate=$rate" "data.valid.sample_rate=$rate"
-           "data.test.sample_rate=$rate" "${overrides[@]}")
-
-if begin_stage 0 "check LibriMix, write the lists (data/)"; then
-  require corpus
-  "$python" "$recipe/local/prepare_data.py" "$corpus" --train-set "$train_set" --sample-rate "$sample_rate" \
-    --mode "$mode" --mixture "$mixture" --out data
-fi
-. "$common/extraction_stages.sh"
+. "$common/librimix_stage0.sh"       # stage 0: check LibriMix, write data/
+. "$common/extraction_stages.sh"     # stages 1-3: i-vectors, train TseNet, evaluate

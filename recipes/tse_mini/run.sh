@@ -21,8 +21,8 @@ mkdir -p exp
 
 if begin_stage 0 "mini speech corpus (32 speakers; 28 train, 4 held out) and wav lists"; then
   : > exp/timings.txt
-  timed corpus "$python" "$recipe/local/prepare_data.py" --root data/mini --lists data/lists --speakers 32 \
-    --heldout 4 --utterances "$utterances"
+  timed corpus "$python" "$common/mini_corpus.py" --root data/mini --speakers 32 --utterances "$utterances" \
+    --lists data/lists --heldout 4
 fi
 if begin_stage 1 "i-vector extractor (UBM, total variability, LDA) on the training speakers"; then
   timed ivector_train "$python" -m sepaudio ivector train --wavs data/lists/ivector_train.txt --out exp/ivector.pt \
@@ -37,7 +37,7 @@ if begin_stage 3 "train TseNet"; then
 fi
 if begin_stage 4 "evaluate on held-out speakers (test) and on new mixtures of the training speakers (valid)"; then
   for split in test valid; do
-    timed "evaluate_$split" "$python" -m sepaudio evaluate "$recipe/conf.yml" --split "$split" "${overrides[@]}"
+    timed "evaluate_$split" "$python" -m sepaudio evaluate "$recipe/conf.yml" "${overrides[@]}" --split "$split"
   done
 fi
 if begin_stage 5 "example wavs through 'sepaudio extract', enrolled by each speaker in turn"; then

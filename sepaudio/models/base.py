@@ -16,12 +16,12 @@ import torch
 from torch import nn
 
 from .. import __version__
+from ..cards import resolve_model_path
 from ..errors import ModelFileError
 from ..fileio import atomic_path
+from ..modelfile import FORMAT_VERSION
 from ..registry import Registry
 
-#: 2: ConvTasNet / MiTAS / TseNet take ``filter_length`` and a ``tcn`` dict (see ``upgrade_args``)
-FORMAT_VERSION = 2
 MODELS = Registry("model")
 
 
@@ -106,6 +106,7 @@ class SepaudioModel(nn.Module):
             "sepaudio_format": FORMAT_VERSION,
             "model": self.registered_name,
             "model_args": dict(self.model_args),
+            "summary": {"parameters": self.num_parameters, "sample_rate": self.sample_rate},  # read without torch
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
             "versions": {"sepaudio": __version__, "torch": str(torch.__version__)},
         }
@@ -121,24 +122,34 @@ def load_model(path: str | os.PathLike, expected: type | tuple[type, ...] | None
     """Rebuild a model saved by :meth:`SepaudioModel.save` or a ``sepaudio train`` checkpoint.
 
     Args:
-        path: the model file.
+        path: the model file, a model folder (``model.pt`` + ``README.md`` card) or a Hugging Face Hub repository
+            id ``owner/name`` holding one (see :func:`sepaudio.cards.resolve_model_path`).
         expected: class(es) the caller can use; another kind raises :class:`ModelFileError`.
 
     Raises:
-        ModelFileError: missing, corrupt or foreign file, unknown model name, or not of the ``expected`` kind.
+        ModelFileError: missing, corrupt or foreign file, a folder or repository without a model and a valid card,
+            unknown model name, or not of the ``expected`` kind.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file; check the path (models are written by 'sepaudio train').")
+    path = resolve_model_path(path)
     try:
         record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for truncated / foreign files
-        raise ModelFileError(f"{path}: not a readable model file (truncated or not written by torch?): {err}") from err
-    if isinstance(record, dict) and "sepaudio_model" in record and "state_dict" in record:
+        raise ModelFileError(f"{path}: not a readable model file: {unreadable_reason(err)}") from err
+    if isinstance(record, dict) and isinstance(record.get("sepaudio_model"), dict) and \
+            isinstance(record.get("state_dict"), dict):
         # A training checkpoint: the model's record without weights, and the training module's state dict.
         weights = {k[len("model."):]: v for k, v in record["state_dict"].items() if k.startswith("model.")}
         record = {**record["sepaudio_model"], "state_dict": weights}
     return model_from_record(record, path, expected)
+
+
+def unreadable_reason(err: Exception) -> str:
+    """Why ``torch.load(..., weights_only=True)`` failed, in one line."""
+    if "Weights only load failed" in str(err):
+        return ("it is damaged, or holds Python objects beyond tensors and plain values (which could run code when "
+                "loaded, so sepaudio refuses them); give a file written by sepaudio.")
+    lines = str(err).strip().splitlines()
+    return f"{lines[0] if lines else type(err).__name__} (truncated, or not written by torch?)"
 
 
 def model_from_record(record: Any, source: str | os.PathLike, expected=None) -> SepaudioModel:
@@ -147,23 +158,35 @@ def model_from_record(record: Any, source: str | os.PathLike, expected=None) -> 
         keys = ", ".join(sorted(map(str, record))[:8]) if isinstance(record, dict) else type(record).__name__
         raise ModelFileError(f"{source}: not a sepaudio model file (found: {keys}); give a file written by "
                              f"'sepaudio train' or model.save().")
+    fields = {"sepaudio_format": int, "model": str, "model_args": dict, "state_dict": dict}
+    wrong = [k for k, kind in fields.items() if not isinstance(record.get(k), kind) or isinstance(record.get(k), bool)]
+    if wrong:
+        raise ModelFileError(f"{source}: a sepaudio model record with missing or wrong field(s) {', '.join(wrong)}; "
+                             f"the file is damaged or was not written by sepaudio: save the model again.")
     if record["sepaudio_format"] > FORMAT_VERSION:
         raise ModelFileError(f"{source}: written by a newer sepaudio ({record.get('versions')}); upgrade sepaudio.")
     name = record["model"]
     if name not in MODELS:
         raise ModelFileError(f"{source}: holds an unknown model {name!r}; known: {', '.join(list_models())}.")
     factory, args = MODELS.get(name), record["model_args"]
-    if record["sepaudio_format"] < FORMAT_VERSION and hasattr(factory, "upgrade_args"):
-        args = factory.upgrade_args(dict(args), record["sepaudio_format"])
-    model = factory(**args)
+    try:
+        if record["sepaudio_format"] < FORMAT_VERSION and hasattr(factory, "upgrade_args"):
+            args = factory.upgrade_args(dict(args), record["sepaudio_format"])
+        model = factory(**args)
+    except (TypeError, ValueError, KeyError) as err:
+        raise ModelFileError(f"{source}: the stored arguments of its {name} model do not build one ({err}); the file "
+                             f"is damaged or was written by another version: save the model again.") from err
     if expected is not None and not isinstance(model, expected):
         wanted = expected if isinstance(expected, tuple) else (expected,)
+        fits = [n for n in list_models() if isinstance(MODELS.get(n), type) and issubclass(MODELS.get(n), wanted)]
+        fits = fits or [getattr(kind, "registered_name", kind.__name__) for kind in wanted]
         raise ModelFileError(f"{source}: holds a {name} model, but this needs "
-                             f"{' or '.join(c.registered_name or c.__name__ for c in wanted)}.")
+                             f"{fits[0] if len(fits) == 1 else 'one of: ' + ', '.join(fits)}.")
     try:
         model.load_state_dict(record["state_dict"])
-    except RuntimeError as err:
-        raise ModelFileError(f"{source}: weights do not fit a {name} with the stored arguments: {err}") from err
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise ModelFileError(f"{source}: weights do not fit a {name} with the stored arguments: "
+                             f"{' '.join(str(err).split())[:400]}") from err
     return model.eval()
 
 
@@ -203,9 +226,40 @@ class EncoderMaskerDecoder(SepaudioModel):
         wav, unbatched = as_batch(wav)
         length = wav.shape[-1]
         rep = self.encoder(self.pad(wav).unsqueeze(1))
-        masks = self.masker(rep, cond) if cond is not None else self.masker(rep)
+        masks = self._masks(rep, cond)
         est = self.decoder(masks * rep.unsqueeze(1))[..., :length]
         return est.squeeze(0) if unbatched else est
+
+    def fast(self, precision: str | None = "fp32") -> "EncoderMaskerDecoder":
+        """Run eval-mode inference in ``precision`` through a fused masker built from the current weights.
+
+        On CPU the masker becomes a :class:`~sepaudio.nn.fast_tcn.FastTCNMasker` (``fp32``: equal to the plain path
+        to float32 rounding; ``bf16``: bfloat16 GEMMs); on a GPU ``bf16`` runs the plain masker under autocast.
+        Training mode always takes the plain path, and the fast one gives no gradients. Call again after changing
+        the weights or the device; ``None`` returns to the plain path. The saved model is unchanged.
+
+        Returns:
+            the model itself.
+        """
+        from ..nn.fast_tcn import PRECISIONS, FastTCNMasker
+
+        if precision is not None and precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; choose one of {sorted(PRECISIONS)}")
+        on_cpu = next(self.parameters()).device.type == "cpu"
+        self._precision = precision
+        self._fast_masker = FastTCNMasker(self.masker, precision) if precision and on_cpu else None
+        return self
+
+    def _masks(self, rep: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """The masker's masks, through the path :meth:`fast` chose. Shape: as the masker."""
+        args = (rep,) if cond is None else (rep, cond)
+        precision = None if self.training else self.__dict__.get("_precision")
+        if precision and self._fast_masker is not None:
+            return self._fast_masker(*args)
+        if precision == "bf16":
+            with torch.autocast(rep.device.type, dtype=torch.bfloat16):
+                return self.masker(*args).float()
+        return self.masker(*args)
 
     def pad(self, wav: torch.Tensor) -> torch.Tensor:
         """Zero-pad the end so the frames tile the signal and the decoder gives back every sample.
@@ -217,3 +271,17 @@ class EncoderMaskerDecoder(SepaudioModel):
         span = wav.shape[-1] + 2 * padding - kernel
         extra = max(-span, 0) + (-max(span, 0)) % stride
         return nn.functional.pad(wav, (0, extra)) if extra else wav
+
+    def streamer(self, cond: torch.Tensor | None = None, batch: int = 1):
+        """A :class:`~sepaudio.nn.streaming.Streamer` running this causal model on a stream in hops of any size.
+
+        Args:
+            cond: the speaker vector of a conditioned model (TseNet: ``self.embed(speaker)``), ``(batch, cond_dim)``.
+            batch: streams processed side by side.
+
+        Raises:
+            ValueError: the model is not causal (``tcn.causal`` with a cLN / cwLN norm).
+        """
+        from ..nn.streaming import Streamer
+
+        return Streamer(self, cond, batch)

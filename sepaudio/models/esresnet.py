@@ -14,7 +14,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import ResNet50_Weights, resnet50
 
 from .base import register_model
 from .classifier import Backbone, SpectrogramClassifier
@@ -57,6 +56,8 @@ class ResNet50(Backbone):
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, attention: bool = False, pretrained: bool = False):
         super().__init__()
+        from torchvision.models import ResNet50_Weights, resnet50  # lazy: importing torchvision takes ~1.5 s
+
         net = resnet50(weights=ResNet50_Weights.IMAGENET1K_V1 if pretrained else None)
         if in_chans != 3:
             rgb = net.conv1.weight.data

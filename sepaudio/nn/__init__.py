@@ -5,10 +5,12 @@ from .fusion import SpeakerFusion
 from .norms import ChannelwiseLayerNorm, CumulativeLayerNorm, GlobalLayerNorm, make_norm
 from .pyramid import PyramidDepthwiseConv2d
 from .speaker_encoder import SpeakerEncoder, SpeakerResBlock
+from .streaming import Streamer, StreamingStep
 from .tcn import TCN, TCNBlock, TCNConfig, TCNMasker
 
 __all__ = [
     "SeparableConv1d", "SeparableConv2d", "make_activation", "pad_amounts", "SpeakerFusion",
     "GlobalLayerNorm", "CumulativeLayerNorm", "ChannelwiseLayerNorm", "make_norm", "TCN", "TCNBlock", "TCNConfig",
     "TCNMasker", "PyramidDepthwiseConv2d", "SpeakerEncoder", "SpeakerResBlock", "SpecAugment",
+    "StreamingStep", "Streamer",
 ]

@@ -8,6 +8,8 @@ import torch.nn.functional as F
 import torchaudio.compliance.kaldi as kaldi
 import torchaudio.functional as AF
 
+from ..errors import AudioError
+
 #: Kaldi reads 16-bit integers; its energy thresholds assume that scale.
 INT16_SCALE = 32768.0
 
@@ -96,10 +98,17 @@ def speaker_features(wav: torch.Tensor, sample_rate: int, config: FeatureConfig 
     Returns:
         ``(voiced_frames, config.dim)`` float32.
 
+    Raises:
+        AudioError: ``wav`` shorter than one analysis frame.
+
     Shape:
         wav ``(time)`` or ``(1, time)``.
     """
     config = config or FeatureConfig()
+    frame = int(sample_rate * config.frame_length / 1000)
+    if wav.shape[-1] < frame:
+        raise AudioError(f"a recording of {wav.shape[-1]} samples is shorter than one {config.frame_length:g} ms "
+                         f"analysis frame ({frame} samples at {sample_rate} Hz); give a longer one.")
     ceps = mfcc(wav, sample_rate, config)
     feats = add_deltas(ceps, config.deltas)
     voiced = energy_vad(ceps[:, 0], config)

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..errors import ModelFileError
+from ..errors import ConfigError, ModelFileError
+from ..models.base import unreadable_reason
 from ..fileio import atomic_path
 from .features import FeatureConfig, speaker_features
 from .gmm import CHUNK, DiagGMM, train_ubm
@@ -217,11 +218,15 @@ def load_ivector_extractor(path: str | os.PathLike, device: str | torch.device =
     try:
         record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for truncated / foreign files
-        raise ModelFileError(f"{path}: not a readable i-vector extractor file: {err}") from err
+        raise ModelFileError(f"{path}: not a readable i-vector extractor file: {unreadable_reason(err)}") from err
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not an i-vector extractor (written by 'sepaudio ivector train' expected).")
-    extractor = IVectorExtractor(**record["config"])
-    extractor.load_state_dict(record["state_dict"])
+    try:
+        extractor = IVectorExtractor(**record["config"])
+        extractor.load_state_dict(record["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise ModelFileError(f"{path}: an i-vector extractor record with wrong or missing fields ({err}); write it "
+                             f"again with 'sepaudio ivector train'.") from err
     return extractor.to(device).eval()
 
 
@@ -256,7 +261,10 @@ def train_ivector_extractor(
         progress: show progress bars.
     """
     if lda_dim and speakers is None:
-        raise ValueError("LDA needs speaker labels: pass speakers, or lda_dim=0")
+        raise ConfigError("LDA (--lda-dim) needs speaker labels: pass speakers, or lda_dim=0")
+    if lda_dim and len(set(speakers)) <= lda_dim:
+        raise ConfigError(f"--lda-dim {lda_dim}: LDA to {lda_dim} dimensions needs more than {lda_dim} speakers; "
+                          f"got {len(set(speakers))}: lower lda_dim")
     extractor = IVectorExtractor(sample_rate, n_components, rank, lda_dim, features).to(device)
     feats = extractor.feature_list(wavs, progress, desc="MFCC + VAD")
     pooled = torch.cat(feats)
@@ -270,8 +278,5 @@ def train_ivector_extractor(
     raw = extractor.raw_ivectors(occ, first)
     extractor.center.copy_(raw.mean(0))
     if lda_dim:
-        if len(set(speakers)) <= lda_dim:
-            raise ValueError(f"LDA to {lda_dim} dimensions needs more than {lda_dim} speakers; "
-                             f"got {len(set(speakers))}: lower lda_dim")
         extractor.train_lda(raw, speakers)
     return extractor.eval()

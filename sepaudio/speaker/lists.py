@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from .. import audio
 from ..errors import DatasetError
-from ..fileio import atomic_path, read_list, write_text
+from ..fileio import atomic_path, check_out_dir, check_outputs, read_list, write_text
 from .ivector import IVectorExtractor, load_ivector_extractor, train_ivector_extractor
 from .scoring import cosine_trials, equal_error_rate
 
@@ -63,6 +63,7 @@ def train_from_list(list_path: str | os.PathLike, out: str | os.PathLike, sample
         kwargs: go to :func:`~sepaudio.speaker.ivector.train_ivector_extractor`.
     """
     paths, speakers = read_wav_list(list_path)
+    check_outputs([out], [list_path, *paths])
     if max_utterances and len(paths) > max_utterances:
         keep = sorted(random.Random(kwargs.get("seed", 0)).sample(range(len(paths)), max_utterances))
         paths = [paths[i] for i in keep]
@@ -92,12 +93,13 @@ def extract_from_list(model: str | os.PathLike, list_path: str | os.PathLike, ou
     """
     extractor = load_ivector_extractor(model, device or default_device())
     paths, speakers = read_wav_list(list_path)
+    out_dir = check_out_dir(out_dir, "--out")
+    check_outputs([out_dir / "ivectors.pt", out_dir / "summary.json"], [model, list_path, *paths])
     vectors = []
     for start in tqdm(range(0, len(paths), batch), desc="i-vectors", unit="batch"):
         wavs = list(LazyWavs(paths[start:start + batch], extractor.sample_rate))
         vectors.append(extractor.extract(wavs).cpu())
     vectors = torch.cat(vectors)
-    out_dir = Path(out_dir)
     with atomic_path(out_dir / "ivectors.pt") as tmp:
         torch.save({"paths": [str(p) for p in paths], "speakers": speakers, "ivectors": vectors}, tmp)
     summary = {"utterances": len(paths), "dim": vectors.shape[1]}

@@ -1,0 +1,107 @@
+"""The fused fast inference path (``EncoderMaskerDecoder.fast``) against the plain one."""
+import copy
+
+import pytest
+import torch
+
+from sepaudio.models import ConvTasNet, MiTAS, TseNet
+from sepaudio.separate import load_separator
+
+SMALL = dict(n_filters=24, filter_length=8)
+TCN = dict(channels=12, hidden=20, skip_channels=10, blocks=3, repeats=2)
+LENGTHS = (1, 37, 400, 1001)
+
+
+def randomized(model):
+    """Eval-mode model whose norms, PReLUs and BN statistics are far from their initial values (so that every
+    fold is exercised)."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "norm" in name or "prelu" in name:
+                param.add_(torch.randn_like(param) * 0.5)
+        for name, buf in model.named_buffers():
+            if "running_mean" in name:
+                buf.normal_()
+            elif "running_var" in name:
+                buf.uniform_(0.5, 2)
+    return model.eval()
+
+
+def check(model, *cond, lengths=LENGTHS, batch=2, bf16=False):
+    plain = randomized(model)
+    fast = copy.deepcopy(plain).fast("fp32")
+    half = copy.deepcopy(plain).fast("bf16") if bf16 else None
+    torch.manual_seed(2)
+    with torch.inference_mode():
+        for length in lengths:
+            x = torch.randn(batch, length)
+            ref = plain(x, *cond)
+            assert fast._fast_masker is not None
+            torch.testing.assert_close(fast(x, *cond), ref, atol=1e-4, rtol=1e-4, msg=f"length {length}")
+            if half is not None:
+                err = (half(x, *cond) - ref).pow(2).sum() / ref.pow(2).sum()
+                assert err < 10 ** -2.5, f"bf16 error {10 * err.log10():.1f} dB at length {length}"
+
+
+@pytest.mark.parametrize("share", ["none", "pointwise", "depthwise", "both"])
+def test_sharing_modes(share):
+    check(MiTAS(**SMALL, tcn={**TCN, "share": share}), bf16=share == "none")
+
+
+@pytest.mark.parametrize("norm,causal", [("gLN", False), ("cLN", True), ("cwLN", True), ("cwLN", False),
+                                         ("BN", False)])
+def test_norms_and_causal(norm, causal):
+    check(ConvTasNet(**SMALL, tcn={**TCN, "norm": norm, "causal": causal}))
+
+
+@pytest.mark.parametrize("mask_act", ["relu", "softmax"])
+def test_mask_activations_and_kernel(mask_act):
+    check(ConvTasNet(n_src=3, mask_act=mask_act, **SMALL, tcn={**TCN, "kernel_size": 4}), lengths=(5, 333))
+
+
+def test_torchaudio_default_size_bf16():
+    torchaudio = pytest.importorskip("torchaudio")
+    torch.manual_seed(0)
+    check(ConvTasNet.from_torchaudio(torchaudio.models.ConvTasNet()), lengths=(1601,), batch=1, bf16=True)
+
+
+@pytest.mark.parametrize("fusion", ["concat", "add", "multiply", "film"])
+def test_tsenet_ivector(fusion):
+    model = TseNet(**SMALL, tcn=TCN, ivector_dim=6, speaker_dim=5, fusion=fusion)
+    check(model, torch.randn(2, 6), lengths=(37, 801), bf16=fusion == "concat")
+
+
+def test_tsenet_encoder_conditioning():
+    model = TseNet(**SMALL, tcn=TCN, conditioning="encoder", speaker_dim=5, speaker_channels=8, speaker_blocks=1)
+    check(model, torch.randn(2, 500), lengths=(37, 801))
+
+
+def test_plain_path_kept_for_training_and_saving(tmp_path):
+    model = randomized(ConvTasNet(**SMALL, tcn=TCN))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    model.fast("bf16")
+    assert model.state_dict().keys() == state.keys()
+    model.train()
+    x = torch.randn(1, 300)
+    out = model(x)
+    assert out.requires_grad  # training mode: the plain path, with gradients
+    with pytest.raises(ValueError, match="precision"):
+        model.fast("fp16")
+    twin = copy.deepcopy(model.eval().fast("fp32"))
+    with torch.inference_mode():
+        torch.testing.assert_close(twin(x), model(x))
+    model.save(tmp_path / "m.pt")
+    loaded = load_separator(tmp_path / "m.pt", precision="fp32")
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(x), model.fast(None)(x), atol=1e-4, rtol=1e-4)
+    assert load_separator(tmp_path / "m.pt")._fast_masker is None
+
+
+def test_load_extractor_precision(tmp_path):
+    from sepaudio.extract import load_extractor
+
+    model = TseNet(**SMALL, tcn=TCN, conditioning="encoder", speaker_dim=5, speaker_channels=8, speaker_blocks=1)
+    model.save(tmp_path / "tse.pt")
+    loaded, _ = load_extractor(tmp_path / "tse.pt", precision="bf16")
+    assert loaded._fast_masker is not None and loaded._fast_masker.dtype == torch.bfloat16
