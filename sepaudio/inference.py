@@ -285,6 +285,10 @@ def process_file(
                                  f"were given for {in_path}")
             yield out
 
+    if align_sources and len(out_paths) > 1:
+        # Aligning the chunks' sources loads scipy. Load it before any output exists: an interrupt that lands in
+        # a third-party import can be swallowed there (a bare ``except:``) and the run would go on.
+        import scipy.optimize  # noqa: F401
     with contextlib.ExitStack() as stack, torch.inference_mode():
         writers = [stack.enter_context(audio.open_writer(path, sample_rate)) for path in out_paths]
         for block in join_chunks(outputs(), bounds, align_sources):

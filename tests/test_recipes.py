@@ -220,10 +220,11 @@ def test_tse_mini_end_to_end(tmp_path, caller):
     small = ["data.train.length=4", "data.valid.length=2", "data.test.length=2", "data.test.segment=0.5",
              "data.test.enrollment_seconds=0.5", "model.args.filter_length=40"]
     run_ok("tse_mini", "--utterances", "3", "--components", "4", "--rank", "8", "--lda-dim", "4", "--work",
-           str(tmp_path / "work"), *TINY_TSENET, *FAST, *small, cwd=caller)
-    results = (tmp_path / "work" / "exp" / "RESULTS.md").read_text()
+           str(tmp_path / "work"), "--conf", "conf_causal.yml", *TINY_TSENET, *FAST, *small, cwd=caller)
+    results = (tmp_path / "work" / "exp" / "tsenet_causal" / "RESULTS.md").read_text()
     assert "held-out speakers (test)" in results and "i-vector EER" in results and "Conditioning check" in results
-    assert load_config(tmp_path / "work/exp/tsenet/config.yaml")["model"]["args"]["ivector_dim"] == 4
+    tcn = load_config(tmp_path / "work/exp/tsenet_causal/config.yaml")["model"]["args"]
+    assert tcn["ivector_dim"] == 4 and tcn["tcn"]["causal"] and not (tmp_path / "work/exp/tsenet").exists()
 
 
 @pytest.mark.slow

@@ -4,18 +4,22 @@
 # Stages: 0 corpus + lists (32 speakers: 28 train, 4 held out), 1 train the i-vector extractor, 2 i-vector EER on
 # held-out speakers, 3 train TseNet, 4 evaluate on held-out and on training speakers (SI-SDRi, SDRi, PESQ, STOI +
 # spectrograms), 5 example wavs through 'sepaudio extract' with each speaker's enrollment in turn (the conditioning
-# check), 6 results table (exp/RESULTS.md). Interrupted training resumes from its checkpoint.
+# check), 6 results table (RESULTS.md in the model's exp_dir, exp/tsenet). Interrupted training resumes from its checkpoint.
 stage=0                   # N: first stage to run
 stop_stage=6              # N: last stage to run
 utterances=14             # N: utterances per speaker of the corpus
 components=64             # N: Gaussians of the i-vector extractor's UBM
 rank=100                  # N: rank of its total variability matrix
 lda_dim=10                # N: i-vector dimension after LDA, TseNet's model.args.ivector_dim
+conf=conf.yml             # conf.yml|conf_causal.yml: TseNet's config (conf_causal.yml: causal, it streams)
 . "$(dirname "$0")/../common/parse_options.sh"
 # One BLAS thread per process: the data worker computes i-vectors beside the training process, and on a loaded
 # machine spinning OpenMP threads cost far more than they give. Set OMP_NUM_THREADS to change it.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 overrides=("model.args.ivector_dim=$lda_dim" "${overrides[@]}")
+conf=$recipe/$conf
+model_dir=$(sed -n 's/^exp_dir: *//p' "$conf")  # the run's exp_dir (exp/tsenet), or the user's exp_dir=...
+for _o in "${overrides[@]}"; do [[ $_o != exp_dir=* ]] || model_dir=${_o#exp_dir=}; done
 timed() { local name=$1 start=$SECONDS; shift; "$@"; echo "$name $(( SECONDS - start ))" >> exp/timings.txt; }
 mkdir -p exp
 
@@ -33,17 +37,17 @@ if begin_stage 2 "i-vector EER (cosine scoring) on the held-out speakers"; then
     --wavs data/lists/ivector_heldout.txt --out exp/ivectors_heldout
 fi
 if begin_stage 3 "train TseNet"; then
-  timed tsenet_train "$python" -m sepaudio train "$recipe/conf.yml" "${overrides[@]}"
+  timed tsenet_train "$python" -m sepaudio train "$conf" "${overrides[@]}"
 fi
 if begin_stage 4 "evaluate on held-out speakers (test) and on new mixtures of the training speakers (valid)"; then
   for split in test valid; do
-    timed "evaluate_$split" "$python" -m sepaudio evaluate "$recipe/conf.yml" "${overrides[@]}" --split "$split"
+    timed "evaluate_$split" "$python" -m sepaudio evaluate "$conf" "${overrides[@]}" --split "$split"
   done
 fi
 if begin_stage 5 "example wavs through 'sepaudio extract', enrolled by each speaker in turn"; then
-  timed examples "$python" "$recipe/local/examples.py" --model exp/tsenet/model.pt --ivector-model exp/ivector.pt \
-    --root data/mini --speakers spk28 spk29 spk30 spk31 --out exp/examples
+  timed examples "$python" "$recipe/local/examples.py" --model "$model_dir/model.pt" --ivector-model exp/ivector.pt \
+    --root data/mini --speakers spk28 spk29 spk30 spk31 --out "$model_dir/examples"
 fi
 if begin_stage 6 "results table"; then
-  "$python" "$recipe/local/report.py" --exp exp --out exp/RESULTS.md
+  "$python" "$recipe/local/report.py" --exp exp --model-dir "$model_dir" --out "$model_dir/RESULTS.md"
 fi

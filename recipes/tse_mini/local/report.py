@@ -12,12 +12,13 @@ COLUMNS = [("si_sdri", "SI-SDRi (dB)"), ("sdri", "SDRi (dB)"), ("si_sdr", "SI-SD
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--exp", default="exp", help="the recipe's exp folder")
+    parser.add_argument("--model-dir", default="exp/tsenet", help="the TseNet run (its exp_dir)")
     parser.add_argument("--out", help="also write the report to this file")
     args = parser.parse_args()
-    exp = Path(args.exp)
+    exp, model_dir = Path(args.exp), Path(args.model_dir)
     splits = {"test": "held-out speakers (test)", "valid": "training speakers, new mixtures (valid)"}
     summaries = {split: json.loads(path.read_text()) for split in splits
-                 if (path := exp / "tsenet" / f"eval_{split}" / "summary.json").exists()}
+                 if (path := model_dir / f"eval_{split}" / "summary.json").exists()}
     first = next(iter(summaries.values()))
     columns = [(k, name) for k, name in COLUMNS if k in first]
     lines = ["## TseNet on the mini corpus", "",
@@ -29,7 +30,7 @@ def main() -> None:
     ivectors = json.loads((exp / "ivectors_heldout" / "summary.json").read_text())
     lines += [f"i-vector EER (cosine, {ivectors['utterances']} utterances of {ivectors['speakers']} held-out "
               f"speakers, {ivectors['dim']}-dim): {100 * ivectors['eer']:.2f} %", ""]
-    examples = exp / "examples" / "conditioning.json"
+    examples = model_dir / "examples" / "conditioning.json"
     if examples.exists():
         lines += ["Conditioning check (one mixture of A and B, extracted with each enrollment):", "",
                   "| example | enrolled | SI-SDR vs A (dB) | SI-SDR vs B (dB) |", "|---|---|---:|---:|"]
