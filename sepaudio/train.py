@@ -351,14 +351,16 @@ def worker_context() -> multiprocessing.context.BaseContext:
 def cpu_share(num_workers: int | str, processes: int = 1) -> tuple[int, int]:
     """Data loader workers and torch threads of each of ``processes`` training processes on this machine.
 
-    Each process gets ``cores // processes`` of the usable cores (at least one) as torch threads; ``num_workers:
-    auto`` gives it one loader worker less than that, at most 4 (so 0 on one core, 1 on two cores, 4 from six).
+    Each process gets ``cores // processes`` of the usable cores (at least one) as torch threads, or
+    ``OMP_NUM_THREADS`` when the environment sets it (the user's or a recipe's choice); ``num_workers: auto`` gives
+    it one loader worker less than that, at most 4 (so 0 on one core, 1 on two cores, 4 from six).
 
     Returns:
         ``(workers, threads)``.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    threads = max(1, cores // processes)
+    chosen = os.environ.get("OMP_NUM_THREADS", "")
+    threads = max(1, int(chosen) if chosen.isdigit() else cores // processes)
     return (min(4, threads - 1) if num_workers == "auto" else num_workers), threads
 
 

@@ -126,9 +126,12 @@ def test_segment_labels_unchanged(tmp_path):
     assert smooth_labels(new, model.labels) == smooth_labels(old_results, model.labels)
 
 
-def test_num_workers_auto():
+def test_num_workers_auto(monkeypatch):
     from sepaudio.train import DEFAULTS, cpu_share, load_config
 
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice wins
+    assert cpu_share("auto", processes=10 ** 6) == (2, 3)
+    monkeypatch.delenv("OMP_NUM_THREADS")
     assert DEFAULTS["data"]["num_workers"] == "auto"
     workers, threads = cpu_share("auto")
     assert workers == min(4, threads - 1) and threads >= 1
