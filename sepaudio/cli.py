@@ -86,6 +86,14 @@ def add_separate(sub) -> None:
                    help="audio files, folders of them, or @list.txt (one path per line)")
     p.add_argument("--model", required=True, help="separation model (.pt from 'sepaudio train')")
     p.add_argument("-o", "--out-dir", required=True, help="folder for <name>_s1.wav, <name>_s2.wav, ...")
+    add_processing_options(p)
+    add_stream_options(p, "one MIX (a file, or - for raw PCM on stdin); -o - writes the sources interleaved as "
+                          "channels of raw PCM to stdout")
+    p.set_defaults(func=run_separate)
+
+
+def add_processing_options(p) -> None:
+    """Chunking, device and precision of the TCN models' file processing, shared by ``extract`` and ``separate``."""
     p.add_argument("--chunk-seconds", type=POSITIVE, default=8.0, help="chunk length; memory grows with it (8)")
     p.add_argument("--overlap-seconds", type=NON_NEGATIVE, default=1.0,
                    help="cross-faded overlap of chunks, at most half a chunk (1)")
@@ -93,9 +101,6 @@ def add_separate(sub) -> None:
     p.add_argument("--precision", choices=["fp32", "bf16"],
                    help="fused fast inference of the TCN separator in this precision (bf16: bfloat16 GEMMs on "
                         "CPUs with AVX512-BF16 / AMX, autocast on a GPU); default: the plain path")
-    add_stream_options(p, "one MIX (a file, or - for raw PCM on stdin); -o - writes the sources interleaved as "
-                          "channels of raw PCM to stdout")
-    p.set_defaults(func=run_separate)
 
 
 def add_stream_options(p, usage: str) -> None:
@@ -143,13 +148,7 @@ def add_extract(sub) -> None:
     p.add_argument("-o", "--out", required=True, help="output wav (with --mixture) or folder (with --list)")
     p.add_argument("--ivector-model", help="i-vector extractor the model was trained with (i-vector models; "
                                            "default: ivector.pt in the model's folder)")
-    p.add_argument("--chunk-seconds", type=POSITIVE, default=8.0, help="chunk length; memory grows with it (8)")
-    p.add_argument("--overlap-seconds", type=NON_NEGATIVE, default=1.0,
-                   help="cross-faded overlap of chunks, at most half a chunk (1)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (cpu)")
-    p.add_argument("--precision", choices=["fp32", "bf16"],
-                   help="fused fast inference of the TCN separator in this precision (bf16: bfloat16 GEMMs on "
-                        "CPUs with AVX512-BF16 / AMX, autocast on a GPU); default: the plain path")
+    add_processing_options(p)
     add_stream_options(p, "--mixture is a file or - (raw PCM on stdin), -o a file or - (raw PCM on stdout); the "
                           "enrollment is read once")
     p.set_defaults(func=run_extract)

@@ -127,10 +127,11 @@ def test_train_end_to_end(tmp_path, mini_speech):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_exactly(tmp_path, mini_speech, capsys):
+def test_killed_run_resumes_exactly(tmp_path, mini_speech, capsys, monkeypatch):
     """SIGKILL a training process after its first checkpoint, resume, and end where an uninterrupted run ends."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same arithmetic as the single-threaded killed process
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # train() takes its threads from it: the killed process's arithmetic
+    torch.set_num_threads(1)
     try:
         _killed_then_resumed(tmp_path, mini_speech, capsys)
     finally:
