@@ -5,7 +5,9 @@ Writes into ``out_dir``:
 - separation (several outputs, scored against ``sources`` in their best order) and extraction (one output, scored
   against ``target``): ``per_utterance.csv`` (of the chosen ``metrics``: SI-SDR and SI-SDRi, SDR and SDRi, PESQ and
   STOI where the sample rate and the installed packages allow; PESQ / STOI run in a pool of processes while the
-  model goes on to the next utterances), ``summary.json`` (``task``, ``model``, ``parameters``, ``n``, the mean of each
+  model goes on to the next utterances; for extraction with SI-SDR also ``confusion``: 1 when the estimate is closer
+  (SI-SDR) to the rest of the mixture, the interfering talkers, than to the target, so that its mean in the summary
+  is the speaker confusion rate), ``summary.json`` (``task``, ``model``, ``parameters``, ``n``, the mean of each
   metric over the utterances that have it and ``counts``: how many had it), ``examples/<id>.png`` (spectrograms of
   mixture, estimates and references);
 - classification: ``per_clip.csv`` (true and predicted label, probability of the prediction), ``summary.json``
@@ -43,7 +45,7 @@ from .plots import plot_confusion, plot_spectrograms
 __all__ = ["evaluate", "evaluate_config", "format_summary", "METRICS", "SCORES"]
 
 #: the columns of a separation / extraction report, in order
-METRICS = ("si_sdr", "si_sdri", "sdr", "sdri", "pesq", "stoi")
+METRICS = ("si_sdr", "si_sdri", "sdr", "sdri", "pesq", "stoi", "confusion")
 #: what ``metrics`` chooses from: ``si_sdr`` brings ``si_sdri``, ``sdr`` brings ``sdri``
 SCORES = ("si_sdr", "sdr", "pesq", "stoi")
 PERCEPTUAL = ("pesq", "stoi")
@@ -124,6 +126,8 @@ def _separate(model: SepaudioModel, dataset: Dataset, out_dir: Path, n_examples:
                     est = est[pit(si_sdr, est.unsqueeze(0), ref.unsqueeze(0))[1][0]]
                 name = str(item.get("id", index))
                 rows.append({"id": name, **_scores(est, ref, item["mixture"], metrics)})
+                if not pit_mode and "si_sdr" in metrics:
+                    rows[-1].update(_confusion(est[0], ref[0], item["mixture"]))
                 if slow:
                     job = (est.float().numpy(), ref.float().numpy(), model.sample_rate, slow)
                     slow_scores.append(pool.submit(perceptual, *job) if pool else perceptual(*job))
@@ -167,6 +171,18 @@ def _scores(est: torch.Tensor, ref: torch.Tensor, mixture: torch.Tensor, metrics
         est_sdr, mix_sdr = sdr(torch.stack([est, mix]), ref)  # one system solve per reference for both
         scores.update(sdr=est_sdr.mean(), sdri=(est_sdr - mix_sdr).mean())
     return {k: float(v) for k, v in scores.items()}
+
+
+def _confusion(est: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor) -> dict[str, float]:
+    """``{"confusion": 1.0}`` when an extraction is closer (SI-SDR) to what the mixture holds besides the target
+    (the interfering talkers, and noise) than to the target, else ``0.0``; ``{}`` for a mixture that is the target.
+
+    Shape: est, target, mixture ``(time,)``.
+    """
+    rest = mixture.reshape(-1) - target
+    if not bool(rest.abs().max() > 1e-6 * target.abs().max()):
+        return {}
+    return {"confusion": float(si_sdr(est, rest) > si_sdr(est, target))}
 
 
 def _classify(model: AudioClassifier, dataset: Dataset, out_dir: Path, n_examples: int, batch_size: int,

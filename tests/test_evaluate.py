@@ -73,10 +73,16 @@ def test_extraction_scores_against_target(tmp_path):
     data = items()
     # one output, equal to source 0 (the target): scored against "target" with no permutation
     summary = evaluate(Oracle(data, 1), data, tmp_path, n_examples=1, progress=False)
-    assert summary["si_sdr"] > 20
+    assert summary["si_sdr"] > 20 and summary["confusion"] == 0.0
     swapped = [{**i, "target": i["sources"][1]} for i in data]
     worse = evaluate(Oracle(swapped, 1), swapped, tmp_path / "b", n_examples=0, progress=False)
     assert worse["si_sdr"] < 0
+    # the estimate is the other talker: every item counts as a speaker confusion, in the CSV and the summary
+    assert worse["confusion"] == 1.0 and worse["counts"]["confusion"] == len(data)
+    with open(tmp_path / "b" / "per_utterance.csv") as f:
+        assert [float(r["confusion"]) for r in csv.DictReader(f)] == [1.0] * len(data)
+    half = [{**i, "target": i["sources"][k % 2]} for k, i in enumerate(data)]
+    assert evaluate(Oracle(half, 1), half, tmp_path / "c", n_examples=0, progress=False)["confusion"] == 0.5
 
 
 @pytest.mark.slow

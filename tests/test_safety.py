@@ -490,7 +490,10 @@ def test_a_signal_leaves_no_temporary_files(world, tmp_path, command, signum, st
                         "-o", str(out / "target.wav")]}[command]
     process = subprocess.Popen(
         [sys.executable, "-m", "sepaudio", command, *args, "--chunk-seconds", "0.05", "--overlap-seconds", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        # A child inherits an ignored SIGINT (as a shell's background jobs do), and Python then keeps ignoring it;
+        # the test process can carry one from an earlier test, so the child starts with the default disposition.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while not (out.is_dir() and any(out.iterdir())) and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)

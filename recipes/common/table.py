@@ -3,7 +3,8 @@
     table.py EVAL_DIR... [--cross-validation] [--out FILE]
 
 A row is named by the experiment the folder belongs to (``exp/mitas/eval_test`` -> ``mitas``). Separation and
-extraction results give SI-SDRi, SDRi, PESQ and STOI (and each model's size relative to the first row's);
+extraction results give SI-SDRi, SDRi, PESQ and STOI (extraction also the speaker confusion rate) and each
+model's size relative to the first row's;
 classification results give clip accuracy, macro F1 and milliseconds per clip. With ``--cross-validation`` the rows
 are the folds of one cross-validation and a last row gives their mean +- standard deviation over the folds.
 """
@@ -16,7 +17,8 @@ from sepaudio.fileio import write_text
 
 # (summary key, column, format, scale)
 SEPARATION = [("si_sdri", "SI-SDRi (dB)", "{:.2f}", 1), ("sdri", "SDRi (dB)", "{:.2f}", 1),
-              ("pesq", "PESQ", "{:.2f}", 1), ("stoi", "STOI", "{:.2f}", 1)]
+              ("pesq", "PESQ", "{:.2f}", 1), ("stoi", "STOI", "{:.2f}", 1),
+              ("confusion", "speaker confusion (%)", "{:.1f}", 100)]
 CLASSIFICATION = [("accuracy", "clip accuracy (%)", "{:.2f}", 100), ("macro_f1", "macro F1", "{:.3f}", 1),
                   ("ms_per_clip", "ms per clip", "{:.1f}", 1)]
 

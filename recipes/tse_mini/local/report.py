@@ -6,7 +6,7 @@ from pathlib import Path
 from sepaudio.fileio import write_text
 
 COLUMNS = [("si_sdri", "SI-SDRi (dB)"), ("sdri", "SDRi (dB)"), ("si_sdr", "SI-SDR (dB)"), ("pesq", "PESQ"),
-           ("stoi", "STOI")]
+           ("stoi", "STOI"), ("confusion", "speaker confusion (%)")]
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
     lines = ["## TseNet on the mini corpus", "",
              f"{first['model']}, {first['parameters']:,} parameters.", "",
              "| mixtures | n | " + " | ".join(n for _, n in columns) + " |", "|---|---:|" + "---:|" * len(columns)]
-    lines += [f"| {splits[split]} | {s['n']} | " + " | ".join(f"{s[k]:.2f}" for k, _ in columns) + " |"
+    lines += [f"| {splits[split]} | {s['n']} | " + " | ".join(f"{100 * s[k]:.1f}" if k == "confusion" else f"{s[k]:.2f}" for k, _ in columns) + " |"
               for split, s in summaries.items()]
     lines.append("")
     ivectors = json.loads((exp / "ivectors_heldout" / "summary.json").read_text())
