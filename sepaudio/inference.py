@@ -286,8 +286,8 @@ def process_file(
             yield out
 
     if align_sources and len(out_paths) > 1:
-        # Aligning the chunks' sources loads scipy. Load it before any output exists: an interrupt that lands in
-        # a third-party import can be swallowed there (a bare ``except:``) and the run would go on.
+        # Aligning the chunks' sources loads scipy. Load it before any output exists: after an interrupt that
+        # lands inside an import, CPython ends the process by the signal instead of the command's exit status.
         import scipy.optimize  # noqa: F401
     with contextlib.ExitStack() as stack, torch.inference_mode():
         writers = [stack.enter_context(audio.open_writer(path, sample_rate)) for path in out_paths]
