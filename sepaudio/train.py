@@ -334,6 +334,11 @@ def build(config: dict) -> tuple[SepaudioModel, torch.nn.Module, DataLoader, Dat
             dataset, batch_size=data.get(f"{split}_batch_size", data["batch_size"]), shuffle=split == "train",
             drop_last=split == "train", num_workers=workers,
             multiprocessing_context=worker_context() if workers else None))
+    classifier = getattr(model, "classifier", None)
+    speakers = getattr(loaders[0].dataset, "speaker_names", None)
+    if classifier is not None and speakers is not None and classifier.out_features != len(speakers):
+        raise ConfigError(f"model.args.n_speakers: {classifier.out_features}, but data.train has {len(speakers)} "
+                          f"speakers (pseudo-speakers of speed_factors included); set n_speakers: {len(speakers)}.")
     return model, loss, *loaders
 
 

@@ -1,5 +1,7 @@
 import csv
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -129,3 +131,87 @@ def test_librimix_missing_file_names_the_line(tmp_path):
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(DatasetError, match="not a LibriMix metadata CSV"):
         read_librimix_csv(bad)
+
+
+def test_mini_speakers_have_voices_of_their_own():
+    from sepaudio.data.mini_speech import speaker_names, speaker_traits
+
+    traits = [speaker_traits(i, 40) for i in range(40)]
+    for key in set(traits[0]) - {"female"}:  # every trait is the speaker's own, none shared by all
+        assert len({tuple(np.atleast_1d(t[key]).round(6)) for t in traits}) == 40, key
+    female = [t for t in traits if t["female"]]
+    male = [t for t in traits if not t["female"]]
+    assert len(female) == len(male) == 20
+    assert all(150 <= t["f0"] <= 290 for t in female) and all(80 <= t["f0"] <= 175 for t in male)
+    assert np.mean([t["formant_scale"] for t in female]) > 1.1 > 1.0 > np.mean([t["formant_scale"] for t in male])
+    names = speaker_names(120)
+    assert names[0] == "spk000" and names[-1] == "spk119" and sorted(names) == names
+    assert speaker_names(32)[-1] == "spk31"
+
+
+def test_speakers_from_a_list_file(mini_speech, tmp_path):
+    (tmp_path / "spk.txt").write_text("spk01\n# held out\nspk03  # the last\n")
+    data = OnTheFlyMixtures(mini_speech, speakers=tmp_path / "spk.txt", length=2)
+    assert data.speaker_names == ["spk01", "spk03"]
+    with pytest.raises(DatasetError, match="absent.txt: no such list"):
+        OnTheFlyMixtures(mini_speech, speakers=str(tmp_path / "absent.txt"))
+
+
+def _peak_hz(wav: torch.Tensor, rate: int = 8000) -> float:
+    return float(torch.fft.rfft(wav).abs().argmax()) * rate / wav.shape[-1]
+
+
+def test_speed_perturbed_pseudo_speakers(mini_speech, tmp_path):
+    """Every speaker at every speed is a speaker of its own, and its mixtures and enrollments are perturbed alike:
+    on a corpus of tones (speaker A at 200 Hz, B at 320 Hz) the target and the enrollment of an item both sit at the
+    speaker's frequency times the pseudo-speaker's factor."""
+    tone = lambda hz, seconds: 0.1 * torch.sin(2 * torch.pi * hz * torch.arange(int(seconds * 8000)) / 8000)  # noqa
+    for speaker, hz in (("A", 200.0), ("B", 320.0)):
+        for k, seconds in enumerate((3.0, 3.5)):
+            audio.save(tmp_path / speaker / f"{k}.wav", tone(hz, seconds), 8000)
+    factors = [0.8, 1.0, 1.25]
+    data = OnTheFlyMixtures(tmp_path, segment=1.0, length=24, seed=0, enrollment=True, speed_factors=factors)
+    assert data.speaker_names == ["A@sp0.8", "A", "A@sp1.25", "B@sp0.8", "B", "B@sp1.25"]
+    seen = set()
+    for i in range(24):
+        item = data[i]
+        speaker, _, factor = data.speaker_names[int(item["speaker"])].partition("@sp")
+        expected = {"A": 200.0, "B": 320.0}[speaker] * float(factor or 1)
+        seen.add(float(factor or 1))
+        for wav in (item["target"], item["enrollment"]):
+            assert abs(_peak_hz(wav) - expected) <= 2.0, (i, data.speaker_names[int(item["speaker"])])
+    assert seen == set(factors)
+    slow = data._load(tmp_path / "A" / "0.wav", 0.8)
+    assert abs(slow.shape[0] - 3.0 * 8000 / 0.8) <= 1
+    for bad in ([0.0, 1.0], [1.0, 1.0], ["fast"], []):
+        with pytest.raises(DatasetError, match="speed_factors must be distinct numbers between 0.5 and 2"):
+            OnTheFlyMixtures(tmp_path, speed_factors=bad)
+
+
+def test_similar_voices_draws_hard_pairs(tmp_path):
+    """similar_voices: that share of the mixtures pairs the first speaker with one of its nearest voices (closest
+    long-term spectrum); tones stand for voices here, two close ones in each of three registers."""
+    import pickle
+
+    from sepaudio.data.mixing import SIMILAR_VOICES
+
+    tone = lambda hz: 0.1 * torch.sin(2 * torch.pi * hz * torch.arange(8000) / 8000)  # noqa: E731
+    voices = {"a": 200, "b": 215, "c": 500, "d": 530, "e": 1200, "f": 1260, "g": 2500, "h": 2600, "i": 3300,
+              "j": 3400}
+    for name, hz in voices.items():
+        for k in range(2):
+            audio.save(tmp_path / name / f"{k}.wav", tone(hz * (1 + 0.01 * k)), 8000)
+    data = OnTheFlyMixtures(tmp_path, segment=0.5, length=40, seed=0, similar_voices=1.0)
+    names = data.speaker_names
+    assert [names[n] for n in data.neighbours[names.index("a")]][0] == "b" and len(data.neighbours[0]) == SIMILAR_VOICES
+    for i in range(40):
+        first, other = data[i]["speakers"].tolist()
+        assert other in data.neighbours[first]
+    mixed = OnTheFlyMixtures(tmp_path, segment=0.5, length=200, seed=0, similar_voices=0.5)
+    hard = sum(int(it["speakers"][1]) in mixed.neighbours[int(it["speakers"][0])] for it in map(mixed.__getitem__, range(200)))
+    assert 100 <= hard <= 150  # half drawn hard, plus the random draws that land on a neighbour (4 of 9)
+    plain = OnTheFlyMixtures(tmp_path, segment=0.5, length=5, seed=0)
+    assert plain.neighbours == [] and torch.equal(plain[3]["mixture"], OnTheFlyMixtures(tmp_path, segment=0.5, length=5, seed=0)[3]["mixture"])
+    assert pickle.loads(pickle.dumps(data))._cache == {} and data._cache  # workers get no cached tensors
+    with pytest.raises(DatasetError, match="similar_voices must be a share between 0 and 1"):
+        OnTheFlyMixtures(tmp_path, similar_voices=2)

@@ -72,6 +72,12 @@ def test_tsenet_ivector(fusion):
     check(model, torch.randn(2, 6), lengths=(37, 801), bf16=fusion == "concat")
 
 
+@pytest.mark.parametrize("fusion", ["concat", "film"])
+def test_tsenet_fusion_at_every_block(fusion):
+    model = TseNet(**SMALL, tcn=TCN, ivector_dim=6, speaker_dim=5, fusion=fusion, fuse_at="block")
+    check(model, torch.randn(2, 6), lengths=(37, 801))
+
+
 def test_tsenet_encoder_conditioning():
     model = TseNet(**SMALL, tcn=TCN, conditioning="encoder", speaker_dim=5, speaker_channels=8, speaker_blocks=1)
     check(model, torch.randn(2, 500), lengths=(37, 801))

@@ -219,7 +219,7 @@ def test_sep_wsj0_2mix_end_to_end(tmp_path, caller):
 def test_tse_mini_end_to_end(tmp_path, caller):
     small = ["data.train.length=4", "data.valid.length=2", "data.test.length=2", "data.test.segment=0.5",
              "data.test.enrollment_seconds=0.5", "model.args.filter_length=40"]
-    run_ok("tse_mini", "--utterances", "3", "--components", "4", "--rank", "8", "--lda-dim", "4", "--work",
+    run_ok("tse_mini", "--speakers", "10", "--heldout", "3", "--utterances", "3", "--components", "4", "--rank", "8", "--lda-dim", "4", "--work",
            str(tmp_path / "work"), "--conf", "conf_causal.yml", *TINY_TSENET, *FAST, *small, cwd=caller)
     results = (tmp_path / "work" / "exp" / "tsenet_causal" / "RESULTS.md").read_text()
     assert "held-out speakers (test)" in results and "i-vector EER" in results and "Conditioning check" in results
@@ -227,16 +227,21 @@ def test_tse_mini_end_to_end(tmp_path, caller):
     assert tcn["ivector_dim"] == 4 and tcn["tcn"]["causal"] and not (tmp_path / "work/exp/tsenet").exists()
 
 
+#: the conditioning and pseudo-speaker variants that the real-corpus TSE recipes' conf.yml names
+VARIANTS = ["model.args.fusion=film", "model.args.fuse_at=block", "data.train.speed_factors=[0.9,1.0,1.1]"]
+
+
 @pytest.mark.slow
 def test_tse_libri2mix_end_to_end_with_its_corpus_choices(tmp_path, caller):
     fake_librimix(tmp_path / "Libri2Mix", sets=("train-100", "dev", "test"), rate="16k", mode="max")
     run_ok("tse_libri2mix", "--corpus", "../Libri2Mix", "--train-set", "train-100", "--sample-rate", "16k",
            "--mode", "max", "--components", "2", "--ivector-dim", "3", "--work", str(tmp_path / "work"),
-           *TINY_TSENET, *FAST, cwd=caller)
+           *TINY_TSENET, *FAST, *VARIANTS, cwd=caller)
     work = tmp_path / "work"
     assert "train-100" in (work / "data" / "ivector_train.txt").read_text()
     config = load_config(work / "exp/tsenet/config.yaml")
     assert config["model"]["args"]["ivector_dim"] == 3 and config["model"]["args"]["sample_rate"] == 16000
+    assert config["model"]["args"]["fuse_at"] == "block" and config["data"]["train"]["speed_factors"] == [0.9, 1.0, 1.1]
     assert summary(work / "exp/tsenet/eval_test/summary.json")["n"] == 6  # every source of 3 mixtures a target
 
 
@@ -244,7 +249,7 @@ def test_tse_libri2mix_end_to_end_with_its_corpus_choices(tmp_path, caller):
 def test_tse_wsj0_2mix_extr_end_to_end(tmp_path, caller):
     fake_wsj0_2mix_extr(tmp_path / "wsj0_2mix_extr")
     run_ok("tse_wsj0-2mix-extr", "--corpus", "../wsj0_2mix_extr", "--components", "2", "--ivector-dim", "3",
-           "--work", str(tmp_path / "work"), *TINY_TSENET, *FAST, cwd=caller)
+           "--work", str(tmp_path / "work"), *TINY_TSENET, *FAST, *VARIANTS, cwd=caller)
     assert summary(tmp_path / "work/exp/tsenet/eval_test/summary.json")["n"] == 2
 
 

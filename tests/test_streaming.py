@@ -39,13 +39,14 @@ def _streamed(streamer, x, hops):
 
 
 def _tsenet(conditioning):
-    if conditioning == "ivector":
-        return TseNet(n_filters=16, filter_length=20, tcn=TCN, ivector_dim=10, speaker_dim=4)
+    if conditioning in ("ivector", "block"):  # block: fused at every block
+        return TseNet(n_filters=16, filter_length=20, tcn=TCN, ivector_dim=10, speaker_dim=4,
+                      fuse_at="block" if conditioning == "block" else "stack")
     return TseNet(n_filters=16, filter_length=20, tcn={**TCN, "norm": "cwLN"}, conditioning="encoder",
                   speaker_channels=8, speaker_blocks=1, speaker_dim=4, fusion="film")
 
 
-@pytest.mark.parametrize("name", ["conv_tasnet", "mitas", "tsenet_ivector", "tsenet_encoder"])
+@pytest.mark.parametrize("name", ["conv_tasnet", "mitas", "tsenet_ivector", "tsenet_encoder", "tsenet_block"])
 def test_stream_equals_offline(name):
     x = 0.5 * torch.randn(2, 8003)  # 1 s + 3 samples: no hop divides it
     if name.startswith("tsenet"):

@@ -68,6 +68,31 @@ def test_extraction_list_items_and_aligned_crops(tmp_path):
     assert whole["mixture"].shape == (8000,) and whole["enrollment"].shape == (5600,)
 
 
+def test_extraction_list_speed_perturbs_mixture_target_and_enrollment_alike(tmp_path):
+    """With speed_factors every item is played at one of them: target, interferer and enrollment move together, and
+    the speaker label is the pseudo-speaker's."""
+    audio.save(tmp_path / "mix" / "a.wav", tone(1.0, 200) + tone(1.0, 330), 8000)
+    audio.save(tmp_path / "s1" / "a.wav", tone(1.0, 200), 8000)
+    audio.save(tmp_path / "aux" / "a.wav", tone(1.0, 250), 8000)
+    lst = tmp_path / "tt.lst"
+    lst.write_text("mix/a.wav s1/a.wav aux/a.wav 01a\n" * 12)
+    data = ExtractionList(lst, seed=0, speed_factors=[0.8, 1.0, 1.25])
+    assert data.speaker_names == ["01a@sp0.8", "01a", "01a@sp1.25"]
+    peak = lambda wav: float(torch.fft.rfft(wav).abs().argmax()) * 8000 / wav.shape[-1]  # noqa: E731
+    factors = set()
+    for i in range(12):
+        item = data[i]
+        factor = float(data.speaker_names[int(item["speaker"])].partition("@sp")[2] or 1)
+        factors.add(factor)
+        assert item["mixture"].shape == item["target"].shape == (round(8000 / factor),)
+        assert abs(peak(item["target"]) - 200 * factor) < 2 and abs(peak(item["enrollment"]) - 250 * factor) < 2
+        assert abs(peak(item["mixture"] - item["target"]) - 330 * factor) < 2
+    assert factors == {0.8, 1.0, 1.25}
+    assert torch.equal(data[3]["mixture"], data[3]["mixture"])  # fixed per item with a seed
+    with pytest.raises(DatasetError, match="tt.lst: speed_factors"):
+        ExtractionList(lst, speed_factors=[3.0])
+
+
 def test_extraction_list_errors_name_file_and_line(tmp_path):
     audio.save(tmp_path / "m.wav", tone(0.2, 100), 8000)
     lst = tmp_path / "bad.lst"

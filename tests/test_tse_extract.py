@@ -41,9 +41,10 @@ def trained(mini_speech, ivector_file, tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model: one thread is fastest, and immune to a loaded machine
     fixed = create_dataset("with_ivectors", extractor=str(ivector_file), dataset="mix_on_the_fly",
-                           root=str(mini_speech), enrollment=True, segment=0.5, length=96, snr_range=(0, 0), seed=1)
+                           root=str(mini_speech), enrollment=True, segment=0.5, enrollment_seconds=1.0, length=96,
+                           snr_range=(0, 0), seed=1)
     items = torch.utils.data.default_collate([fixed[i] for i in range(len(fixed))])
-    model = TseNet(ivector_dim=8, **TINY)
+    model = TseNet(ivector_dim=8, fusion="film", fuse_at="block", **TINY)  # as tse_mini's conf.yml
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(200):
         pick = torch.randint(0, len(fixed), (8,))

@@ -109,6 +109,24 @@ def test_bad_options_are_refused():
         TseNet(conditioning="ivector", n_speakers=4, **TINY)
     with pytest.raises(ValueError, match="fusion"):
         TseNet(fusion="gate", **TINY)
+    with pytest.raises(ValueError, match="fuse_at"):
+        TseNet(fuse_at="layer", **TINY)
+
+
+@pytest.mark.parametrize("fusion", ["concat", "film"])
+def test_fusion_at_every_block(fusion):
+    """``fuse_at="block"`` feeds the speaker vector to every TCN block, not only to the first of each stack."""
+    stack = TseNet(ivector_dim=12, speaker_dim=8, fusion=fusion, **TINY).eval()
+    every = TseNet(ivector_dim=12, speaker_dim=8, fusion=fusion, fuse_at="block", **TINY).eval()
+    n_blocks = len(every.masker.tcn.blocks)
+    assert len(stack.masker.tcn.fusions) == TINY["tcn"]["repeats"] and len(every.masker.tcn.fusions) == n_blocks
+    assert every.masker.tcn.fusion_of == list(range(n_blocks))
+    assert stack.masker.tcn.fusion_of == [0, -1, 1, -1]
+    width = TINY["tcn"]["channels"] + (8 if fusion == "concat" else 0)  # a concat block takes the vector as channels
+    assert [b.in_conv.in_channels for b in every.masker.tcn.blocks] == [width] * n_blocks
+    mixture, ivector = torch.randn(2, 1000), torch.randn(2, 12)
+    assert every(mixture, ivector).shape == (2, 1, 1000)
+    assert (every(mixture, ivector) - every(mixture, torch.randn(2, 12))).abs().max() > 1e-4
 
 
 @pytest.mark.slow
@@ -144,3 +162,11 @@ def test_recipe_configs_train(conf, mini_speech, tmp_path):
     assert model.conditioning == ("ivector" if conf == "conf.yml" else "encoder")
     metrics = (exp / "logs" / "metrics.csv").read_text()
     assert "val_loss" in metrics and ("train_speaker_ce" in metrics) == (conf == "conf_encoder.yml")
+    if conf == "conf_encoder.yml":  # a classifier over another number of speakers than the data has
+        from sepaudio.errors import ConfigError
+
+        recipe = Path(__file__).resolve().parents[1] / "recipes" / "tse_mini" / conf
+        wrong = overrides + ["model.args.n_speakers=5", f"exp_dir={tmp_path / 'exp2'}",
+                             "data.train.speed_factors=[0.9,1.0]"]
+        with pytest.raises(ConfigError, match="n_speakers: 5, but data.train has 8 speakers .*n_speakers: 8"):
+            train(load_config(recipe, wrong))

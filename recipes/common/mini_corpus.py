@@ -1,7 +1,8 @@
 """Stage 0 of sep_mini and tse_mini: write the mini speech corpus (synthetic speakers, no download).
 
-Speakers ``spk00 .. spk<n-1>``; with ``--lists``, also the wav lists of the i-vector stages: ``ivector_train.txt``
-(the first ``n - heldout`` speakers) and ``ivector_heldout.txt`` (the last ``heldout``), ``path speaker`` lines.
+Speakers ``spk00 .. spk<n-1>``; with ``--lists``, also the speaker lists ``train_speakers.txt`` (the first
+``n - heldout`` speakers) and ``heldout_speakers.txt`` (the last ``heldout``) that the configs' ``speakers`` name, and
+the wav lists of the i-vector stages, ``ivector_train.txt`` and ``ivector_heldout.txt`` (``path speaker`` lines).
 """
 import argparse
 from pathlib import Path
@@ -28,7 +29,8 @@ def main() -> None:
         for split, speakers in splits.items():
             lines = [f"{path.resolve()} {speaker}" for speaker in speakers for path in files[speaker]]
             write_text(Path(args.lists) / f"ivector_{split}.txt", "\n".join(lines) + "\n")
-            print(f"{split}: {len(speakers)} speakers ({', '.join(speakers)}), {len(lines)} utterances")
+            write_text(Path(args.lists) / f"{split}_speakers.txt", "\n".join(speakers) + "\n")
+            print(f"{split}: {len(speakers)} speakers ({speakers[0]} .. {speakers[-1]}), {len(lines)} utterances")
 
 
 if __name__ == "__main__":

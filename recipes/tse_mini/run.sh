@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # tse_mini: TseNet target speaker extraction on the mini speech corpus, end to end on a CPU in minutes.
 #   recipes/tse_mini/run.sh [options] [key=value ...]
-# Stages: 0 corpus + lists (32 speakers: 28 train, 4 held out), 1 train the i-vector extractor, 2 i-vector EER on
-# held-out speakers, 3 train TseNet, 4 evaluate on held-out and on training speakers (SI-SDRi, SDRi, PESQ, STOI +
-# spectrograms), 5 example wavs through 'sepaudio extract' with each speaker's enrollment in turn (the conditioning
-# check), 6 results table (RESULTS.md in the model's exp_dir, exp/tsenet). Interrupted training resumes from its checkpoint.
+# Stages: 0 corpus + lists (--speakers voices, the last --heldout of them never trained on), 1 train the i-vector
+# extractor, 2 i-vector EER on held-out speakers, 3 train TseNet, 4 evaluate on held-out and on training speakers
+# (SI-SDRi, SDRi, PESQ, STOI, speaker confusion + spectrograms), 5 the conditioning check: every pair of held-out
+# speakers through 'sepaudio extract' with each one's enrollment in turn, 6 results table (RESULTS.md in the model's
+# exp_dir, exp/tsenet). Interrupted training resumes from its checkpoint.
 stage=0                   # N: first stage to run
 stop_stage=6              # N: last stage to run
-utterances=14             # N: utterances per speaker of the corpus
+speakers=128              # N: speakers (voices) of the corpus
+heldout=8                 # N: of them, held out of training (the last in order): the test speakers
+utterances=10             # N: utterances per speaker of the corpus
 components=64             # N: Gaussians of the i-vector extractor's UBM
 rank=100                  # N: rank of its total variability matrix
 lda_dim=10                # N: i-vector dimension after LDA, TseNet's model.args.ivector_dim
@@ -23,10 +26,10 @@ for _o in "${overrides[@]}"; do [[ $_o != exp_dir=* ]] || model_dir=${_o#exp_dir
 timed() { local name=$1 start=$SECONDS; shift; "$@"; echo "$name $(( SECONDS - start ))" >> exp/timings.txt; }
 mkdir -p exp
 
-if begin_stage 0 "mini speech corpus (32 speakers; 28 train, 4 held out) and wav lists"; then
+if begin_stage 0 "mini speech corpus ($speakers speakers, $heldout held out) and speaker / wav lists"; then
   : > exp/timings.txt
-  timed corpus "$python" "$common/mini_corpus.py" --root data/mini --speakers 32 --utterances "$utterances" \
-    --lists data/lists --heldout 4
+  timed corpus "$python" "$common/mini_corpus.py" --root data/mini --speakers "$speakers" \
+    --utterances "$utterances" --lists data/lists --heldout "$heldout"
 fi
 if begin_stage 1 "i-vector extractor (UBM, total variability, LDA) on the training speakers"; then
   timed ivector_train "$python" -m sepaudio ivector train --wavs data/lists/ivector_train.txt --out exp/ivector.pt \
@@ -44,10 +47,12 @@ if begin_stage 4 "evaluate on held-out speakers (test) and on new mixtures of th
     timed "evaluate_$split" "$python" -m sepaudio evaluate "$conf" "${overrides[@]}" --split "$split"
   done
 fi
-if begin_stage 5 "example wavs through 'sepaudio extract', enrolled by each speaker in turn"; then
+if begin_stage 5 "conditioning check: every pair of held-out speakers, extracted with each one's enrollment"; then
   timed examples "$python" "$recipe/local/examples.py" --model "$model_dir/model.pt" --ivector-model exp/ivector.pt \
-    --root data/mini --speakers spk28 spk29 spk30 spk31 --out "$model_dir/examples"
+    --root data/mini --speakers data/lists/heldout_speakers.txt --out "$model_dir/examples"
 fi
 if begin_stage 6 "results table"; then
+  "$python" "$recipe/local/confusion_by_pitch.py" "$conf" "$model_dir/eval_test" "${overrides[@]}" \
+    --out "$model_dir/eval_test/confusion_by_pitch.md" > /dev/null
   "$python" "$recipe/local/report.py" --exp exp --model-dir "$model_dir" --out "$model_dir/RESULTS.md"
 fi

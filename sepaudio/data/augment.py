@@ -1,12 +1,29 @@
-"""Waveform augmentation of classification items: random gain and mixup (see
+"""Waveform augmentation: speed perturbation (pseudo-speakers for separation and extraction, see
+:mod:`sepaudio.data.speakers`), random gain and mixup of classification items (see
 :class:`sepaudio.data.classification.ClipDataset`). SpecAugment, which a model applies to its features, is a block:
 :class:`sepaudio.nn.SpecAugment`.
 """
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import torch
 from torch import nn
+
+from ..audio import resample
+
+
+def speed_perturb(wav: torch.Tensor, factor: float) -> torch.Tensor:
+    """Play ``wav`` ``factor`` times as fast, as speed perturbation does in Kaldi's recipes: tempo, pitch and
+    formants all scale by ``factor`` (resampling; the ratio is rounded to a fraction with a denominator up to 100).
+
+    Shape: ``(..., time)`` -> ``(..., about time / factor)``.
+    """
+    if factor == 1:
+        return wav
+    ratio = Fraction(factor).limit_denominator(100)
+    return resample(wav, ratio.numerator, ratio.denominator)
 
 
 def random_gain(wav: torch.Tensor, max_db: float, rng: np.random.Generator) -> torch.Tensor:

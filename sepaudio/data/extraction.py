@@ -9,6 +9,8 @@
 Items: ``mixture`` (T,), ``target`` (T,), ``enrollment`` (Te,), ``speaker`` () long when speakers are known
 (index into ``dataset.speaker_names``), ``id`` (str). With ``segment`` set, mixture and target are cut at the same
 random offset (or zero-padded) and the enrollment to ``enrollment_seconds``, so the default collate stacks items.
+With ``speed_factors`` every item is played at one of them (drawn per item) - mixture, target and enrollment alike,
+so the target is the pseudo-speaker ``speaker@spF`` (see :mod:`sepaudio.data.speakers`).
 """
 from __future__ import annotations
 
@@ -24,8 +26,10 @@ from ..errors import DatasetError
 from ..fileio import read_list, write_text
 from ..speaker import load_ivector_extractor
 from .librimix import read_librimix_csv
+from .augment import speed_perturb
 from .registry import create_dataset, register_dataset
 from .seeding import item_seed
+from .speakers import check_speed_factors, pseudo_speaker
 
 
 def fix_length(wav: torch.Tensor, samples: int, rng: np.random.Generator) -> torch.Tensor:
@@ -49,14 +53,16 @@ class _Triples(Dataset):
     """
 
     def __init__(self, items: list[dict], sample_rate: int, segment: float | None, enrollment_seconds: float | None,
-                 seed: int | None):
+                 seed: int | None, speed_factors: tuple[float, ...], where: str):
         self.items = items
+        self.speed_factors = check_speed_factors(speed_factors, where)
         self.sample_rate, self.seed = sample_rate, seed
         self.samples = int(segment * sample_rate) if segment else None
         enroll = enrollment_seconds or segment
         self.enroll_samples = int(enroll * sample_rate) if enroll else None
         names = {item["speaker"] for item in items}
-        self.speaker_names = sorted(names) if None not in names else []
+        self.speaker_names = ([pseudo_speaker(n, f) for n in sorted(names) for f in self.speed_factors]
+                              if None not in names else [])
 
     def __len__(self) -> int:
         return len(self.items)
@@ -74,13 +80,15 @@ class _Triples(Dataset):
         length = min(mixture.shape[-1], target.shape[-1])
         pair = torch.stack([mixture[:length], target[:length]])
         enrollment = self._load(self.enrollment_path(index, rng))
+        factor = self.speed_factors[int(rng.integers(len(self.speed_factors)))] if len(self.speed_factors) > 1 else 1.0
+        pair, enrollment = speed_perturb(pair, factor), speed_perturb(enrollment, factor)
         if self.samples is not None:
             pair = fix_length(pair, self.samples, rng)
         if self.enroll_samples is not None:
             enrollment = fix_length(enrollment, self.enroll_samples, rng)
         out = {"mixture": pair[0], "target": pair[1], "enrollment": enrollment, "id": item["id"]}
         if self.speaker_names:
-            out["speaker"] = torch.tensor(self.speaker_names.index(item["speaker"]))
+            out["speaker"] = torch.tensor(self.speaker_names.index(pseudo_speaker(item["speaker"], factor)))
         return out
 
 
@@ -125,11 +133,14 @@ class ExtractionList(_Triples):
         segment: seconds of mixture / target per item (random crop, ``seed`` fixes it); ``None`` = whole files.
         enrollment_seconds: enrollment length; default ``segment`` (``None``: whole enrollment).
         seed: fixed crops when set (validation); random otherwise, per rank, worker and epoch.
+        speed_factors: speeds an item is played at, one drawn per item (pseudo-speakers); default ``(1.0,)``.
     """
 
     def __init__(self, list_path: str | os.PathLike, root: str | os.PathLike | None = None, sample_rate: int = 8000,
-                 segment: float | None = None, enrollment_seconds: float | None = None, seed: int | None = None):
-        super().__init__(read_extraction_list(list_path, root), sample_rate, segment, enrollment_seconds, seed)
+                 segment: float | None = None, enrollment_seconds: float | None = None, seed: int | None = None,
+                 speed_factors: tuple[float, ...] = (1.0,)):
+        super().__init__(read_extraction_list(list_path, root), sample_rate, segment, enrollment_seconds, seed,
+                         speed_factors, str(list_path))
 
 
 def librispeech_utterance(mixture_id: str, source: int) -> tuple[str, str]:
@@ -151,11 +162,12 @@ class LibriMixExtraction(_Triples):
 
     Args:
         csv_path, root: see :func:`~sepaudio.data.librimix.read_librimix_csv`.
-        sample_rate, segment, enrollment_seconds, seed: see :class:`ExtractionList`.
+        sample_rate, segment, enrollment_seconds, seed, speed_factors: see :class:`ExtractionList`.
     """
 
     def __init__(self, csv_path: str | os.PathLike, root: str | os.PathLike | None = None, sample_rate: int = 8000,
-                 segment: float | None = None, enrollment_seconds: float | None = None, seed: int | None = None):
+                 segment: float | None = None, enrollment_seconds: float | None = None, seed: int | None = None,
+                 speed_factors: tuple[float, ...] = (1.0,)):
         rows = read_librimix_csv(csv_path, root)
         by_speaker: dict[str, dict[str, Path]] = {}  # speaker -> utterance -> one file holding it
         for row in rows:
@@ -172,7 +184,7 @@ class LibriMixExtraction(_Triples):
                                   "enrollment": others, "speaker": speaker})
         if not items:
             raise DatasetError(f"{csv_path}: no target speaker has a second utterance to enroll with.")
-        super().__init__(items, sample_rate, segment, enrollment_seconds, seed)
+        super().__init__(items, sample_rate, segment, enrollment_seconds, seed, speed_factors, str(csv_path))
 
     def enrollment_path(self, index: int, rng: np.random.Generator) -> Path:
         others = self.items[index]["enrollment"]

@@ -1,8 +1,9 @@
 """A mini multi-speaker corpus that needs no download: synthetic voiced speech from distinct "speakers".
 
-Every speaker has its own pitch range, vocal-tract length (formant scaling), spectral tilt, vibrato and breathiness;
-an utterance is a random string of vowel-like syllables and fricative bursts with a falling pitch contour. Speakers
-differ enough for an enrollment recording to tell them apart, and utterances of one speaker differ in content.
+Every speaker has its own voice (see :func:`speaker_traits`): pitch, vocal-tract length and formant positions,
+bandwidths, spectral tilt, intonation range, vibrato, breathiness, fricative colour and speaking rate. An utterance
+is a random string of vowel-like syllables and fricative bursts with a falling pitch contour. Speakers differ
+enough for an enrollment recording to tell them apart, and utterances of one speaker differ in content.
 """
 from __future__ import annotations
 
@@ -20,21 +21,43 @@ from .generated import mark_generated, needs_generating
 # F1, F2, F3 (Hz) of five vowels for a reference vocal tract (Peterson & Barney, adult male).
 VOWELS = np.array([[730, 1090, 2440], [270, 2290, 3010], [300, 870, 2240], [530, 1840, 2480], [570, 840, 2410]])
 BANDWIDTHS = np.array([90.0, 110.0, 170.0])
+#: recorded in corpus.json: a corpus written by another version of the voices is not taken for this one
+VERSION = 2
 
 
 def speaker_traits(index: int, n_speakers: int, seed: int = 0) -> dict:
-    """Voice parameters of speaker ``index``: pitch and vocal-tract length spread evenly, in shuffled pairings."""
-    rng = np.random.default_rng(seed)
-    order_f0 = rng.permutation(n_speakers)
-    order_vtl = rng.permutation(n_speakers)
-    spread = lambda order: order[index] / max(n_speakers - 1, 1)  # noqa: E731
+    """Voice parameters of speaker ``index`` of ``n_speakers``.
+
+    Half the speakers have a "male" and half a "female" voice (alternating in a shuffled order). Within each group
+    the median pitch and the vocal-tract formant scale are stratified (each spread evenly over the group's range, in
+    shuffled pairings), so no two speakers of a small corpus share both; every other trait is the speaker's own
+    random draw: the position of each formant, formant bandwidths, spectral tilt, pitch range, vibrato, breathiness,
+    fricative colour and speaking rate.
+    """
+    shared = np.random.default_rng(seed)
+    order = shared.permutation(n_speakers)
+    groups = [list(order[0::2]), list(order[1::2])]  # male, female
+    ranks = [(shared.permutation(len(g)), shared.permutation(len(g))) for g in groups]
+    female = int(index in groups[1])
+    position = groups[female].index(index)
+    rank_f0, rank_vtl = ranks[female]
+    group = groups[female]
+    own = np.random.default_rng([seed, index])
+    spread = lambda rank: (rank[position] + own.uniform(0.25, 0.75)) / len(group)  # noqa: E731
+    f0_low, f0_high = (150.0, 290.0) if female else (80.0, 175.0)  # overlapping, as in people
+    scale_low, scale_high = (1.05, 1.25) if female else (0.85, 1.05)
     return {
-        "f0": float(85.0 * (260.0 / 85.0) ** spread(order_f0)),
-        "vtl": float(0.8 + 0.45 * spread(order_vtl)),
-        "tilt": float(rng.uniform(0.7, 1.6)),
-        "vibrato_hz": float(rng.uniform(3.5, 7.0)),
-        "breath": float(rng.uniform(0.01, 0.06)),
-        "fricative_hz": float(rng.uniform(1800, 3400)),
+        "female": bool(female),
+        "f0": float(f0_low * (f0_high / f0_low) ** spread(rank_f0)),
+        "formant_scale": (scale_low + (scale_high - scale_low) * spread(rank_vtl)) * own.uniform(0.92, 1.08, 3),
+        "bandwidth_scale": float(own.uniform(0.75, 1.35)),
+        "tilt": float(own.uniform(0.7, 1.6)),
+        "pitch_range": float(own.uniform(0.03, 0.12)),
+        "vibrato_hz": float(own.uniform(3.5, 7.0)),
+        "vibrato_depth": float(own.uniform(0.005, 0.03)),
+        "breath": float(own.uniform(0.01, 0.06)),
+        "fricative_hz": float(own.uniform(1800, 3400)),
+        "syllable_seconds": float(own.uniform(0.14, 0.26)),
     }
 
 
@@ -48,7 +71,7 @@ def synthesize_utterance(traits: dict, seconds: float, sample_rate: int, rng: np
     fricative = np.zeros(n)
     pos = int(rng.uniform(0.02, 0.15) * sample_rate)
     while pos < n:
-        length = int(rng.uniform(0.12, 0.32) * sample_rate)
+        length = int(traits["syllable_seconds"] * rng.uniform(0.6, 1.4) * sample_rate)
         end = min(pos + length, n)
         vowel_of[pos:end] = rng.integers(len(VOWELS))
         voiced[pos:end] = np.sin(np.linspace(0, np.pi, end - pos)) ** 0.6 * rng.uniform(0.6, 1.0)
@@ -59,10 +82,11 @@ def synthesize_utterance(traits: dict, seconds: float, sample_rate: int, rng: np
         pos = end + gap
     # Pitch: speaker mean, falling declination, a random rise per utterance, vibrato.
     f0 = traits["f0"] * (1.0 + 0.15 * (rng.random() - 0.5)) * (1.1 - 0.2 * t / max(seconds, 1e-3))
-    f0 = f0 * (1.0 + 0.02 * np.sin(2 * np.pi * traits["vibrato_hz"] * t + rng.uniform(0, 2 * np.pi)))
+    f0 = f0 * (1.0 + traits["pitch_range"] * np.sin(np.pi * t / rng.uniform(0.6, 1.4) + rng.uniform(0, np.pi)))
+    f0 = f0 * (1.0 + traits["vibrato_depth"] * np.sin(2 * np.pi * traits["vibrato_hz"] * t + rng.uniform(0, 2 * np.pi)))
     phase = 2 * np.pi * np.cumsum(f0) / sample_rate
     # Formants move smoothly between vowels (one-pole smoothing of the per-sample targets).
-    targets = VOWELS[vowel_of] / traits["vtl"]
+    targets = VOWELS[vowel_of] * traits["formant_scale"]
     alpha = np.exp(-1.0 / (0.02 * sample_rate))
     formants = lfilter([1 - alpha], [1, -alpha], targets.astype(float), axis=0,
                        zi=alpha * targets[:1].astype(float))[0]
@@ -70,7 +94,7 @@ def synthesize_utterance(traits: dict, seconds: float, sample_rate: int, rng: np
     k = np.arange(1, n_harm + 1)
     freqs = f0[:, None] * k[None, :]  # (n, K)
     envelope = sum(
-        1.0 / (1.0 + ((freqs - formants[:, j:j + 1]) / (BANDWIDTHS[j] / traits["vtl"])) ** 2) * (0.8 ** j)
+        1.0 / (1.0 + ((freqs - formants[:, j:j + 1]) / (BANDWIDTHS[j] * traits["bandwidth_scale"])) ** 2) * (0.8 ** j)
         for j in range(3)
     )
     amps = envelope * k[None, :] ** (-traits["tilt"]) * (freqs < sample_rate / 2)
@@ -82,6 +106,12 @@ def synthesize_utterance(traits: dict, seconds: float, sample_rate: int, rng: np
     speech = speech / (np.std(speech) + 1e-8) + 1.5 * shaped / (np.std(shaped) + 1e-8) * fricative
     speech = speech + traits["breath"] * noise * voiced
     return (0.05 * speech / (np.sqrt(np.mean(speech**2)) + 1e-8)).astype(np.float32)
+
+
+def speaker_names(n_speakers: int) -> list[str]:
+    """``spk00``, ``spk01``, ...: zero-padded so that names sort in speaker order (``spk000`` from 101 speakers)."""
+    width = max(2, len(str(n_speakers - 1)))
+    return [f"spk{i:0{width}d}" for i in range(n_speakers)]
 
 
 def make_mini_speech_corpus(
@@ -98,8 +128,8 @@ def make_mini_speech_corpus(
         speaker name -> its utterance files.
     """
     root = Path(root)
-    params = dict(n_speakers=n_speakers, utterances=utterances, seconds=seconds, sample_rate=sample_rate, seed=seed)
-    names = [f"spk{i:02d}" for i in range(n_speakers)]
+    params = dict(generator=VERSION, n_speakers=n_speakers, utterances=utterances, seconds=seconds, sample_rate=sample_rate, seed=seed)
+    names = speaker_names(n_speakers)
     files = {s: [root / s / f"{s}_{k:03d}.wav" for k in range(utterances)] for s in names}
     if not needs_generating(root, params, [p for f in files.values() for p in f]):
         return files

@@ -11,11 +11,14 @@ from torch.utils.data import Dataset
 
 from .. import audio
 from ..errors import DatasetError
+from .augment import speed_perturb
 from .registry import register_dataset
 from .seeding import item_seed
-from .speakers import list_audio, scan_speakers
+from .speakers import check_speed_factors, list_audio, pseudo_speaker, read_speaker_list, scan_speakers
 
 CACHED_FILES = 512
+#: how many nearest voices a speaker's hard pairs (``similar_voices``) are drawn from
+SIMILAR_VOICES = 4
 
 
 @register_dataset("mix_on_the_fly")
@@ -37,7 +40,12 @@ class OnTheFlyMixtures(Dataset):
         length: items per epoch.
         seed: fixed mixtures (item ``i`` is always the same) when set, e.g. for validation; random otherwise, drawn
             anew for every rank, worker and epoch (see :func:`~sepaudio.data.seeding.item_seed`).
-        speakers: restrict to these speaker names (e.g. held-out speakers for testing).
+        speakers: restrict to these speaker names (e.g. held-out speakers for testing), or a file listing them one
+            per line.
+        speed_factors: pseudo-speakers: every speaker at every one of these speeds is a speaker of its own
+            (see :mod:`sepaudio.data.speakers`); default ``(1.0,)``, the speakers as recorded.
+        similar_voices: share of items whose other speakers are drawn from the first speaker's
+            ``SIMILAR_VOICES`` nearest voices (closest long-term average spectrum: hard pairs), the rest at random.
         enrollment: also return an enrollment utterance of the first speaker (never the target utterance).
         enrollment_seconds: enrollment length (cropped / padded); default ``segment``.
 
@@ -61,8 +69,12 @@ class OnTheFlyMixtures(Dataset):
         speakers: Sequence[str] | None = None,
         enrollment: bool = False,
         enrollment_seconds: float | None = None,
+        speed_factors: Sequence[float] = (1.0,),
+        similar_voices: float = 0.0,
     ):
         utterances = scan_speakers(root, min_utterances=2 if enrollment else 1)
+        if isinstance(speakers, (str, os.PathLike)):
+            speakers = read_speaker_list(speakers)
         if speakers is not None:
             missing = sorted(set(speakers) - set(utterances))
             if missing:
@@ -70,8 +82,12 @@ class OnTheFlyMixtures(Dataset):
             utterances = {s: utterances[s] for s in speakers}
         if len(utterances) < n_src:
             raise DatasetError(f"{root}: {len(utterances)} speaker(s) found, a {n_src}-source mixture needs {n_src}.")
-        self.speaker_names = sorted(utterances)
-        self.utterances = [utterances[s] for s in self.speaker_names]
+        self.speed_factors = check_speed_factors(speed_factors, f"{root}")
+        # speaker index -> (name, utterances, speed factor), name-major: spk00, spk00@sp1.1, spk01, ...
+        speakers = [(name, utterances[name], f) for name in sorted(utterances) for f in self.speed_factors]
+        self.speaker_names = [pseudo_speaker(name, f) for name, _, f in speakers]
+        self.utterances = [files for _, files, _ in speakers]
+        self.factors = [f for _, _, f in speakers]
         self.noises = list_audio(noise_root) if noise_root is not None else []
         if noise_root is not None and not self.noises:
             raise DatasetError(f"{noise_root}: no .wav/.flac/.ogg noise files found.")
@@ -79,18 +95,44 @@ class OnTheFlyMixtures(Dataset):
         self.samples = int(segment * sample_rate)
         self.enroll_samples = int((enrollment_seconds or segment) * sample_rate)
         self.snr_range, self.noise_snr_range, self.enrollment = tuple(snr_range), tuple(noise_snr_range), enrollment
-        self._cache: dict[Path, torch.Tensor] = {}
+        self._cache: dict[tuple[Path, float], torch.Tensor] = {}
+        if not 0 <= similar_voices <= 1:
+            raise DatasetError(f"{root}: similar_voices must be a share between 0 and 1, got {similar_voices}.")
+        self.similar_voices = similar_voices
+        self.neighbours = self._voice_neighbours() if similar_voices else []
 
     def __len__(self) -> int:
         return self.length
 
-    def _load(self, path: Path) -> torch.Tensor:
-        """The file as a mono waveform at ``sample_rate`` (up to ``CACHED_FILES`` kept, the oldest dropped first)."""
-        if path not in self._cache:
+    def __getstate__(self) -> dict:
+        # Data workers get the dataset without its cache: pickled tensors travel as file descriptors, and a fork
+        # server takes a few hundred at most.
+        return {**self.__dict__, "_cache": {}}
+
+    def _load(self, path: Path, factor: float = 1.0) -> torch.Tensor:
+        """The file as a mono waveform at ``sample_rate`` played ``factor`` times as fast (up to ``CACHED_FILES``
+        kept, the oldest dropped first)."""
+        key = (path, factor)
+        if key not in self._cache:
             if len(self._cache) >= CACHED_FILES:
                 del self._cache[next(iter(self._cache))]
-            self._cache[path] = audio.load(path, sample_rate=self.sample_rate, mono=True)[0][0]
-        return self._cache[path]
+            self._cache[key] = speed_perturb(audio.load(path, sample_rate=self.sample_rate, mono=True)[0][0], factor)
+        return self._cache[key]
+
+    def _voice_neighbours(self) -> list[list[int]]:
+        """For every speaker, the ``SIMILAR_VOICES`` others whose long-term average log spectrum (of up to three
+        utterances, level removed) is closest."""
+        window = torch.hann_window(256)
+        spectra = []
+        for files, factor in zip(self.utterances, self.factors):
+            power = [torch.stft(self._load(path, factor), 256, 128, window=window, return_complex=True).abs().pow(2)
+                     .mean(-1) for path in files[:3]]
+            log = torch.log(torch.stack(power).mean(0) + 1e-10)
+            spectra.append(log - log.mean())
+        spectra = torch.stack(spectra)
+        distance = torch.cdist(spectra, spectra).fill_diagonal_(float("inf"))
+        k = min(SIMILAR_VOICES, len(spectra) - 1)
+        return distance.argsort(1)[:, :k].tolist()
 
     def _crop(self, wav: torch.Tensor, samples: int, rng: np.random.Generator) -> torch.Tensor:
         if wav.shape[0] >= samples:
@@ -104,9 +146,13 @@ class OnTheFlyMixtures(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         seed = item_seed(self.seed, index)
         rng = np.random.default_rng(seed)
-        spk = rng.choice(len(self.utterances), self.n_src, replace=False)
+        if self.similar_voices and rng.random() < self.similar_voices and len(self.neighbours[0]) >= self.n_src - 1:
+            first = int(rng.integers(len(self.utterances)))
+            spk = np.array([first, *rng.choice(self.neighbours[first], self.n_src - 1, replace=False)])
+        else:
+            spk = rng.choice(len(self.utterances), self.n_src, replace=False)
         picks = [int(rng.integers(len(self.utterances[s]))) for s in spk]
-        sources = torch.stack([self._crop(self._load(self.utterances[s][u]), self.samples, rng)
+        sources = torch.stack([self._crop(self._load(self.utterances[s][u], self.factors[s]), self.samples, rng)
                                for s, u in zip(spk, picks)])
         power = sources.pow(2).mean(-1).clamp_min(1e-10)
         ratios_db = np.concatenate([[0.0], rng.uniform(*self.snr_range, self.n_src - 1)])
@@ -124,7 +170,7 @@ class OnTheFlyMixtures(Dataset):
                 "id": str(index if self.seed is not None else seed)}
         if self.enrollment:
             others = [u for u in range(len(self.utterances[spk[0]])) if u != picks[0]]
-            enroll = self._load(self.utterances[spk[0]][others[rng.integers(len(others))]])
+            enroll = self._load(self.utterances[spk[0]][others[rng.integers(len(others))]], self.factors[spk[0]])
             item.update(target=item["sources"][0], speaker=item["speakers"][0],
                         enrollment=self._crop(enroll, self.enroll_samples, rng))
         return item

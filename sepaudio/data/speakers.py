@@ -1,10 +1,19 @@
-"""Folders of single-speaker utterances: ``root/<speaker>/**/*.{wav,flac,ogg}``."""
+"""Speakers: folders of single-speaker utterances (``root/<speaker>/**/*.{wav,flac,ogg}``), speaker lists, and
+pseudo-speakers made by speed perturbation.
+
+Pseudo-speakers: with ``speed_factors`` (e.g. ``[0.9, 1.0, 1.1]``) a dataset treats every speaker played at every
+factor as a speaker of its own (``spk03`` at 1.1 is ``spk03@sp1.1``), the perturbation applied alike to the
+speaker's mixtures, targets and enrollments: three times the voices for the extractor to tell apart.
+"""
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
+from typing import Sequence
 
 from ..errors import DatasetError
+from ..fileio import read_list
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
@@ -29,3 +38,28 @@ def scan_speakers(root: str | os.PathLike, min_utterances: int = 1) -> dict[str,
         raise DatasetError(f"{root}: no speaker sub-folder holds {min_utterances} or more .wav/.flac/.ogg files; "
                            f"expected root/<speaker>/<utterance>.wav.")
     return speakers
+
+
+def read_speaker_list(path: str | os.PathLike) -> list[str]:
+    """Speaker names from a text file, one per line (``#`` starts a comment).
+
+    Raises:
+        DatasetError: a missing file, or one that names no speaker.
+    """
+    return [extra[0] for _, _, extra in read_list(path, 0, 1, usage="speaker")]
+
+
+def check_speed_factors(factors: Sequence[float], where: str) -> tuple[float, ...]:
+    """The speed factors as a tuple, or a DatasetError naming ``where`` when one is not a number in [0.5, 2]."""
+    try:
+        factors = tuple(float(f) for f in factors)
+    except (TypeError, ValueError):
+        factors = ()
+    if not factors or not all(math.isfinite(f) and 0.5 <= f <= 2.0 for f in factors) or len(set(factors)) < len(factors):
+        raise DatasetError(f"{where}: speed_factors must be distinct numbers between 0.5 and 2, e.g. [0.9, 1.0, 1.1].")
+    return factors
+
+
+def pseudo_speaker(name: str, factor: float) -> str:
+    """The name of speaker ``name`` played ``factor`` times as fast: ``spk03``, 1.1 -> ``spk03@sp1.1``."""
+    return name if factor == 1 else f"{name}@sp{factor:g}"

@@ -18,8 +18,9 @@ class TseNet(EncoderMaskerDecoder):
 
     The speaker vector comes either from an i-vector (``conditioning="ivector"``, the paper: Linear(ivector_dim ->
     speaker_dim) + ReLU) or from the enrollment waveform through a speaker encoder trained jointly, sharing the
-    waveform encoder (``conditioning="encoder"``, SpEx+ style). It is fused at the first block of every TCN stack
-    (``fusion``: ``concat`` as in the paper, ``add``, ``multiply`` or ``film``).
+    waveform encoder (``conditioning="encoder"``, SpEx+ style). It is fused at the first block of every TCN stack, as
+    in the paper, or at every block (``fuse_at``), by ``fusion``: ``concat`` as in the paper, ``add``, ``multiply``
+    or ``film``.
 
     With ``n_speakers > 0`` (encoder conditioning) a linear speaker classifier sits on the embedding; in training
     mode :meth:`forward` then returns ``(estimate, speaker_logits)`` for the ``si_sdr_speaker`` loss, and the
@@ -35,6 +36,7 @@ class TseNet(EncoderMaskerDecoder):
         ivector_dim: size of the i-vectors taken (``ivector`` conditioning).
         speaker_dim: size of the speaker vector fused into the TCN.
         fusion: ``concat`` | ``add`` | ``multiply`` | ``film``.
+        fuse_at: ``stack`` (the first block of every stack) | ``block`` (every block).
         speaker_channels, speaker_blocks: width and residual blocks of the speaker encoder (``encoder``).
         n_speakers: training speakers for the auxiliary classifier (``encoder``); 0 for none.
 
@@ -61,6 +63,7 @@ class TseNet(EncoderMaskerDecoder):
         ivector_dim: int = 400,
         speaker_dim: int = 100,
         fusion: str = "concat",
+        fuse_at: str = "stack",
         speaker_channels: int = 256,
         speaker_blocks: int = 3,
         n_speakers: int = 0,
@@ -73,7 +76,7 @@ class TseNet(EncoderMaskerDecoder):
         encoder, decoder = make_filterbank(filterbank, n_filters=n_filters, filter_length=filter_length, stride=stride,
                                            sample_rate=sample_rate)
         masker = TCNMasker(encoder.filterbank.n_feats_out, 1, tcn_config(tcn, self.tcn_defaults), mask_act=mask_act,
-                           cond_dim=speaker_dim, fusion=fusion)
+                           cond_dim=speaker_dim, fusion=fusion, fuse_at=fuse_at)
         super().__init__(encoder, masker, decoder, sample_rate)
         self.conditioning = conditioning
         self.input_keys = ("mixture", "ivector" if conditioning == "ivector" else "enrollment")

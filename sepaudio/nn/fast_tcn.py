@@ -191,8 +191,8 @@ class FastTCNMasker:
         self.n_src, self.channels, self.max_dilation = masker.n_src, config.channels, 2 ** (config.blocks - 1)
         self.conditioned = bool(len(tcn.fusions))
         n = len(tcn.blocks)
-        self.blocks = [_Block(block, tcn.fusions[i // config.blocks] if self.conditioned and i % config.blocks == 0
-                              else None, config.channels, dtype, last=i == n - 1)
+        self.blocks = [_Block(block, tcn.fusions[tcn.fusion_of[i]] if tcn.fusion_of[i] >= 0 else None,
+                              config.channels, dtype, last=i == n - 1)
                        for i, block in enumerate(tcn.blocks)]
         self.input_norm = masker.input_norm
         w = masker.bottleneck.weight.detach().float()[:, :, 0]

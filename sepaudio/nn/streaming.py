@@ -127,9 +127,8 @@ class StreamingStep(nn.Module):
         self.overlap = self.window - self.stride
         self.n_src = int(masker.n_src)
         self.input_norm, self.bottleneck = _NormStep(masker.input_norm), masker.bottleneck
-        self.fusions = masker.tcn.fusions
+        self.fusions, self.fusion_of = masker.tcn.fusions, masker.tcn.fusion_of
         self.blocks = nn.ModuleList([_BlockStep(block) for block in masker.tcn.blocks])
-        self.blocks_per_stack = masker.tcn.config.blocks
         self.output_prelu, self.output_conv, self.mask_act = masker.output_prelu, masker.output_conv, masker.mask_act
 
     def initial_state(self, batch: int = 1) -> List[torch.Tensor]:
@@ -157,9 +156,7 @@ class StreamingStep(nn.Module):
         new_caches: List[torch.Tensor] = []
         skip_sum = torch.zeros(0)
         for i, block in enumerate(self.blocks):
-            inp = x
-            if len(self.fusions) > 0 and i % self.blocks_per_stack == 0:
-                inp = self.fusions[i // self.blocks_per_stack](x, cond)
+            inp = x if self.fusion_of[i] < 0 else self.fusions[self.fusion_of[i]](x, cond)
             residual, skip, cache, stat = block(inp, caches[i], stats[:, 1 + 2 * i:3 + 2 * i], seen)
             if block.residual:
                 x = x + residual

@@ -120,11 +120,15 @@ class TCNBlock(nn.Module):
         return (self.res_conv(y) if self.residual else None), self.skip_conv(y)
 
 
+FUSE_AT = ("stack", "block")
+
+
 class TCN(nn.Module):
     """``repeats`` stacks of ``blocks`` TCN blocks with dilations 1, 2, ..., 2**(blocks-1); returns the skip sum.
 
     Conditioning: with ``cond_dim > 0`` a :class:`SpeakerFusion` feeds the vector into the first block of every
-    stack; that block's residual is added to the representation from before the fusion (TseNet).
+    stack (``fuse_at="stack"``, TseNet) or into every block (``"block"``); a fused block's residual is added to the
+    representation from before the fusion.
 
     Sharing (MiTAS): ``pointwise`` makes the block at position x of every stack use the same 1x1 convolutions;
     ``depthwise`` makes all blocks of a stack use one depthwise kernel across their dilations; ``both`` does both.
@@ -134,18 +138,25 @@ class TCN(nn.Module):
         config: sizes, norm, causality and sharing.
         cond_dim: size of the speaker vector; 0 for none.
         fusion: ``concat`` | ``add`` | ``multiply`` | ``film`` (see :class:`SpeakerFusion`).
+        fuse_at: ``stack`` (first block of every stack) | ``block`` (every block).
 
     Shape:
         x ``(batch, channels, time)``, cond ``(batch, cond_dim)`` or ``None`` -> ``(batch, skip_channels, time)``.
     """
 
-    def __init__(self, config: TCNConfig, cond_dim: int = 0, fusion: str = "concat"):
+    def __init__(self, config: TCNConfig, cond_dim: int = 0, fusion: str = "concat", fuse_at: str = "stack"):
         super().__init__()
+        if fuse_at not in FUSE_AT:
+            raise ValueError(f"unknown fuse_at {fuse_at!r}; choose one of {FUSE_AT}")
         self.config = config
         n_blocks, repeats = config.blocks, config.repeats
+        fused_blocks = [i for i in range(n_blocks * repeats) if fuse_at == "block" or i % n_blocks == 0]
         self.fusions = nn.ModuleList(
-            [SpeakerFusion(fusion, config.channels, cond_dim) for _ in range(repeats)] if cond_dim else []
+            [SpeakerFusion(fusion, config.channels, cond_dim) for _ in fused_blocks] if cond_dim else []
         )
+        #: per block, the index into ``fusions`` of the fusion feeding it, or -1
+        self.fusion_of = [fused_blocks.index(i) if cond_dim and i in fused_blocks else -1
+                          for i in range(n_blocks * repeats)]
         fused = self.fusions[0].out_channels if cond_dim else config.channels
         share_pointwise = config.share in ("pointwise", "both")
         share_depthwise = config.share in ("depthwise", "both")
@@ -153,7 +164,7 @@ class TCN(nn.Module):
         for r in range(repeats):
             for x in range(n_blocks):
                 self.blocks.append(TCNBlock(
-                    fused if x == 0 else config.channels, config, 2**x,
+                    fused if self.fusion_of[r * n_blocks + x] >= 0 else config.channels, config, 2**x,
                     residual=not (r == repeats - 1 and x == n_blocks - 1),
                     pointwise=self.blocks[x] if share_pointwise and r > 0 else None,
                     depthwise=self.blocks[r * n_blocks].depthwise if share_depthwise and x > 0 else None,
@@ -162,12 +173,9 @@ class TCN(nn.Module):
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         if self.fusions and cond is None:
             raise ValueError("this network is conditioned on a speaker vector: pass cond of shape (batch, cond_dim)")
-        n_blocks = self.config.blocks
         skip_sum = 0
         for i, block in enumerate(self.blocks):
-            inp = x
-            if self.fusions and i % n_blocks == 0:
-                inp = self.fusions[i // n_blocks](x, cond)
+            inp = x if self.fusion_of[i] < 0 else self.fusions[self.fusion_of[i]](x, cond)
             residual, skip = block(inp)
             if residual is not None:
                 x = x + residual
@@ -186,7 +194,7 @@ class TCNMasker(nn.Module):
         n_src: masks to estimate.
         tcn: the TCN's hyper-parameters (its ``norm`` also normalizes the input).
         mask_act: ``sigmoid`` | ``relu`` | ``softmax`` (over sources).
-        cond_dim, fusion: speaker conditioning, passed to :class:`TCN`.
+        cond_dim, fusion, fuse_at: speaker conditioning, passed to :class:`TCN`.
 
     Shape:
         rep ``(batch, in_channels, frames)``, cond ``(batch, cond_dim)`` or ``None``
@@ -201,6 +209,7 @@ class TCNMasker(nn.Module):
         mask_act: str = "sigmoid",
         cond_dim: int = 0,
         fusion: str = "concat",
+        fuse_at: str = "stack",
     ):
         super().__init__()
         if mask_act not in MASK_ACTIVATIONS:
@@ -208,7 +217,7 @@ class TCNMasker(nn.Module):
         self.n_src = n_src
         self.input_norm = make_norm(tcn.norm, in_channels)
         self.bottleneck = nn.Conv1d(in_channels, tcn.channels, 1)
-        self.tcn = TCN(tcn, cond_dim=cond_dim, fusion=fusion)
+        self.tcn = TCN(tcn, cond_dim=cond_dim, fusion=fusion, fuse_at=fuse_at)
         self.output_prelu = nn.PReLU()
         self.output_conv = nn.Conv1d(tcn.skip_channels, in_channels * n_src, 1)
         self.mask_act = MASK_ACTIVATIONS[mask_act]()

@@ -1,10 +1,13 @@
-"""Stage 5 of tse_mini: example mixtures of two speakers, extracted with ``sepaudio extract`` enrolled by each
-speaker in turn: the same mixture must give each enrolled speaker back (the conditioning check).
+"""Stage 5 of tse_mini, the conditioning check: for every pair of the given (held-out) speakers, one mixture of the
+two at 0 dB, extracted by ``sepaudio extract`` enrolled with each speaker in turn. Each extraction must give the
+enrolled speaker back: its SI-SDR against that speaker must beat its SI-SDR against the other one.
 
-Writes ``<out>/<k>/{mixture,source_A,source_B,enroll_A,enroll_B,extracted_A,extracted_B}.wav`` and
-``<out>/conditioning.json`` (SI-SDR of every extraction against both speakers).
+Writes ``<out>/<A>+<B>/{mixture,source_A,source_B,enroll_A,enroll_B,extracted_A,extracted_B}.wav``,
+``<out>/extract.lst`` (the batch ``sepaudio extract --list`` ran) and ``<out>/conditioning.json`` (every
+extraction's SI-SDR against both speakers, and whether it returned the enrolled one).
 """
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import torch
 from sepaudio import audio
 from sepaudio.cli import main as sepaudio
 from sepaudio.data import scan_speakers
+from sepaudio.data.speakers import read_speaker_list
 from sepaudio.fileio import write_text
 from sepaudio.metrics import si_sdr
 
@@ -21,50 +25,51 @@ from sepaudio.metrics import si_sdr
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", required=True, help="TseNet model file")
-    parser.add_argument("--ivector-model", required=True, help="its i-vector extractor")
+    parser.add_argument("--ivector-model", help="its i-vector extractor (i-vector models)")
     parser.add_argument("--root", required=True, help="the mini corpus")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--speakers", nargs="+", help="speakers to draw from (default all)")
-    parser.add_argument("--n", type=int, default=3, help="example mixtures (3)")
+    parser.add_argument("--speakers", required=True, help="file naming the speakers to pair, one per line")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     files = scan_speakers(args.root)
-    names = args.speakers or sorted(files)
+    names = read_speaker_list(args.speakers)
     rng = np.random.default_rng(args.seed)
-    results = []
-    for k in range(args.n):
-        folder = Path(args.out) / f"example{k + 1}"
-        pair = rng.choice(names, 2, replace=False)
-        sources, enrolls = [], []
-        for speaker in pair:
+    out = Path(args.out)
+    pairs, lines = [], []
+    for pair in itertools.combinations(names, 2):
+        folder = out / "+".join(pair)
+        sources = []
+        for tag, speaker in zip("AB", pair):
             mix_utt, enroll_utt = rng.choice(len(files[speaker]), 2, replace=False)
             sources.append(audio.load(files[speaker][mix_utt], 8000, mono=True)[0][0])
-            enrolls.append(files[speaker][enroll_utt])
+            audio.save(folder / f"enroll_{tag}.wav", audio.load(files[speaker][enroll_utt])[0], 8000)
         length = min(s.shape[0] for s in sources)
         sources = [s[:length] / s[:length].pow(2).mean().sqrt() * 0.05 for s in sources]  # 0 dB
-        audio.save(folder / "mixture.wav", sources[0] + sources[1], 8000)
-        row = {"example": folder.name, "speakers": [str(s) for s in pair]}
-        for tag, source, enroll in zip("AB", sources, enrolls):
+        for tag, source in zip("AB", sources):
             audio.save(folder / f"source_{tag}.wav", source, 8000)
-            audio.save(folder / f"enroll_{tag}.wav", audio.load(enroll)[0], 8000)
-        for tag in "AB":
-            out = folder / f"extracted_{tag}.wav"
-            code = sepaudio(["extract", "--model", args.model, "--ivector-model", args.ivector_model, "--mixture",
-                             str(folder / "mixture.wav"), "--enroll", str(folder / f"enroll_{tag}.wav"), "-o",
-                             str(out)])
-            if code:
-                raise SystemExit(code)
-            est = audio.load(out)[0][0][:length]
-            row[f"enroll_{tag}"] = {f"si_sdr_vs_{t}": round(float(si_sdr(est, s)), 2) for t, s in zip("AB", sources)}
-        row["mixture_si_sdr_vs_A"] = round(float(si_sdr(sources[0] + sources[1], sources[0])), 2)
-        results.append(row)
-    write_text(Path(args.out) / "conditioning.json", json.dumps(results, indent=2) + "\n")
-    print("example   speakers      enrolled  SI-SDR vs A  SI-SDR vs B")
-    for row in results:
-        for tag in "AB":
-            scores = row[f"enroll_{tag}"]
-            print(f"{row['example']:<9} {'+'.join(row['speakers']):<13} {tag:<9} {scores['si_sdr_vs_A']:>11.2f}"
-                  f"  {scores['si_sdr_vs_B']:>11.2f}")
+        audio.save(folder / "mixture.wav", sources[0] + sources[1], 8000)
+        lines += [f"{folder.name}/mixture.wav {folder.name}/enroll_{tag}.wav {folder.name}/extracted_{tag}.wav"
+                  for tag in "AB"]
+        pairs.append((folder, pair, sources))
+    batch = write_text(out / "extract.lst", "\n".join(lines) + "\n")
+    command = ["extract", "--model", args.model, "--list", str(batch), "-o", str(out)]
+    code = sepaudio(command + (["--ivector-model", args.ivector_model] if args.ivector_model else []))
+    if code:
+        raise SystemExit(code)
+    results = []
+    for folder, pair, sources in pairs:
+        for k, tag in enumerate("AB"):
+            est = audio.load(folder / f"extracted_{tag}.wav")[0][0][:sources[0].shape[0]]
+            vs = [round(float(si_sdr(est, s)), 2) for s in sources]
+            results.append({"mixture": folder.name, "enrolled": pair[k], "other": pair[1 - k],
+                            "si_sdr_vs_enrolled": vs[k], "si_sdr_vs_other": vs[1 - k], "correct": vs[k] > vs[1 - k]})
+    write_text(out / "conditioning.json", json.dumps(results, indent=2) + "\n")
+    wrong = [r for r in results if not r["correct"]]
+    print(f"conditioning check: {len(results) - len(wrong)} of {len(results)} extractions returned the enrolled "
+          f"speaker ({len(pairs)} pairs of {len(names)} speakers, each enrolled in turn)")
+    for r in wrong:
+        print(f"  wrong talker: {r['mixture']} enrolled with {r['enrolled']}: SI-SDR {r['si_sdr_vs_enrolled']:.2f} dB "
+              f"vs the enrolled speaker, {r['si_sdr_vs_other']:.2f} dB vs {r['other']}")
 
 
 if __name__ == "__main__":

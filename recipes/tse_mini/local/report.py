@@ -27,18 +27,27 @@ def main() -> None:
     lines += [f"| {splits[split]} | {s['n']} | " + " | ".join(f"{100 * s[k]:.1f}" if k == "confusion" else f"{s[k]:.2f}" for k, _ in columns) + " |"
               for split, s in summaries.items()]
     lines.append("")
+    by_pitch = model_dir / "eval_test" / "confusion_by_pitch.md"
+    if by_pitch.exists():
+        lines += ["Held-out test mixtures by how close their two voices are:", "", by_pitch.read_text()]
     ivectors = json.loads((exp / "ivectors_heldout" / "summary.json").read_text())
     lines += [f"i-vector EER (cosine, {ivectors['utterances']} utterances of {ivectors['speakers']} held-out "
               f"speakers, {ivectors['dim']}-dim): {100 * ivectors['eer']:.2f} %", ""]
     examples = model_dir / "examples" / "conditioning.json"
     if examples.exists():
-        lines += ["Conditioning check (one mixture of A and B, extracted with each enrollment):", "",
-                  "| example | enrolled | SI-SDR vs A (dB) | SI-SDR vs B (dB) |", "|---|---|---:|---:|"]
-        for row in json.loads(examples.read_text()):
-            for tag in "AB":
-                s = row[f"enroll_{tag}"]
-                lines.append(f"| {row['example']} | {tag} ({row['speakers']['AB'.index(tag)]}) | "
-                             f"{s['si_sdr_vs_A']:.2f} | {s['si_sdr_vs_B']:.2f} |")
+        rows = json.loads(examples.read_text())
+        speakers = sorted({r["enrolled"] for r in rows})
+        cell = {(r["enrolled"], r["other"]): r for r in rows}
+        right = sum(r["correct"] for r in rows)
+        lines += [f"Conditioning check: every pair of the {len(speakers)} held-out speakers mixed at 0 dB and extracted "
+                  f"with each one's enrollment in turn; {right} of {len(rows)} extractions returned the enrolled "
+                  f"speaker. SI-SDR (dB) of the extraction against the enrolled speaker (row) when mixed with the other "
+                  f"(column); a cross marks a wrong talker (closer to the other speaker):", "",
+                  "| enrolled \\ other | " + " | ".join(speakers) + " |", "|---|" + "---:|" * len(speakers)]
+        for a in speakers:
+            lines.append(f"| {a} | " + " | ".join(
+                "" if a == b else f"{cell[a, b]['si_sdr_vs_enrolled']:.1f}" + ("" if cell[a, b]["correct"] else " ✗")
+                for b in speakers) + " |")
         lines.append("")
     timings = exp / "timings.txt"
     if timings.exists():
