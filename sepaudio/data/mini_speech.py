@@ -128,7 +128,8 @@ def make_mini_speech_corpus(
         speaker name -> its utterance files.
     """
     root = Path(root)
-    params = dict(generator=VERSION, n_speakers=n_speakers, utterances=utterances, seconds=seconds, sample_rate=sample_rate, seed=seed)
+    params = dict(generator=VERSION, n_speakers=n_speakers, utterances=utterances, seconds=seconds,
+                  sample_rate=sample_rate, seed=seed)
     names = speaker_names(n_speakers)
     files = {s: [root / s / f"{s}_{k:03d}.wav" for k in range(utterances)] for s in names}
     if not needs_generating(root, params, [p for f in files.values() for p in f]):

@@ -82,7 +82,7 @@ class OnTheFlyMixtures(Dataset):
             utterances = {s: utterances[s] for s in speakers}
         if len(utterances) < n_src:
             raise DatasetError(f"{root}: {len(utterances)} speaker(s) found, a {n_src}-source mixture needs {n_src}.")
-        self.speed_factors = check_speed_factors(speed_factors, f"{root}")
+        self.speed_factors = check_speed_factors(speed_factors, str(root))
         # speaker index -> (name, utterances, speed factor), name-major: spk00, spk00@sp1.1, spk01, ...
         speakers = [(name, utterances[name], f) for name in sorted(utterances) for f in self.speed_factors]
         self.speaker_names = [pseudo_speaker(name, f) for name, _, f in speakers]

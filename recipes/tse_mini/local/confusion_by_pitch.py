@@ -48,7 +48,8 @@ def main() -> None:
     groups += [("same sex", rows[:, 1] == 1), ("other sex", rows[:, 1] == 0), ("all", rows[:, 0] >= 0)]
     for name, mask in groups:
         if mask.any():
-            lines.append(f"| {name} | {int(mask.sum())} | {100 * rows[mask, 2].mean():.0f} | {rows[mask, 3].mean():.2f} |")
+            share, gain = 100 * rows[mask, 2].mean(), rows[mask, 3].mean()
+            lines.append(f"| {name} | {int(mask.sum())} | {share:.0f} | {gain:.2f} |")
     print("\n".join(lines))
     if args.out:
         write_text(args.out, "\n".join(lines) + "\n")

@@ -39,10 +39,10 @@ def main() -> None:
         speakers = sorted({r["enrolled"] for r in rows})
         cell = {(r["enrolled"], r["other"]): r for r in rows}
         right = sum(r["correct"] for r in rows)
-        lines += [f"Conditioning check: every pair of the {len(speakers)} held-out speakers mixed at 0 dB and extracted "
-                  f"with each one's enrollment in turn; {right} of {len(rows)} extractions returned the enrolled "
-                  f"speaker. SI-SDR (dB) of the extraction against the enrolled speaker (row) when mixed with the other "
-                  f"(column); a cross marks a wrong talker (closer to the other speaker):", "",
+        lines += [f"Conditioning check: every pair of the {len(speakers)} held-out speakers mixed at 0 dB and "
+                  f"extracted with each one's enrollment in turn; {right} of {len(rows)} extractions returned the "
+                  f"enrolled speaker. SI-SDR (dB) of the extraction against the enrolled speaker (row) when mixed with "
+                  f"the other (column); a cross marks a wrong talker (closer to the other speaker):", "",
                   "| enrolled \\ other | " + " | ".join(speakers) + " |", "|---|" + "---:|" * len(speakers)]
         for a in speakers:
             lines.append(f"| {a} | " + " | ".join(
