@@ -370,3 +370,12 @@ def test_wsj0mix_reader_errors(tmp_path):
         create_dataset("wsj0mix", root=tmp_path, split="tr")
     with pytest.raises(DatasetError, match="split"):
         create_dataset("wsj0mix", root=corpus, split="test")
+
+
+def test_mini_corpus_refuses_a_split_without_two_speakers_a_side(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "recipes" / "common" / "mini_corpus.py"
+    for heldout in ("3", "1"):
+        done = subprocess.run([sys.executable, str(script), "--root", str(tmp_path / "mini"), "--speakers", "4",
+                               "--heldout", heldout, "--lists", str(tmp_path / "lists")], capture_output=True, text=True)
+        assert done.returncode == 2 and f"--heldout {heldout}: hold out at least 2 of the 4" in done.stderr
+    assert not (tmp_path / "mini").exists() and not (tmp_path / "lists").exists()

@@ -20,6 +20,9 @@ def main() -> None:
     parser.add_argument("--lists", help="folder for the i-vector wav lists (none)")
     parser.add_argument("--heldout", type=int, default=4, help="speakers held out of training, last in order (4)")
     args = parser.parse_args()
+    if args.lists and not 2 <= args.heldout <= args.speakers - 2:
+        parser.error(f"--heldout {args.heldout}: hold out at least 2 of the {args.speakers} speakers and train on at "
+                     f"least 2 (two-speaker mixtures on both sides)")
     files = make_mini_speech_corpus(args.root, n_speakers=args.speakers, utterances=args.utterances,
                                     seconds=args.seconds)
     print(f"{args.root}: {len(files)} speakers, {sum(map(len, files.values()))} utterances")
