@@ -19,7 +19,7 @@ FAMILIES = {
     "mitas": lambda: MiTAS(n_filters=16, tcn=TCN),
     "tsenet_ivector": lambda: TseNet(n_filters=16, ivector_dim=10, speaker_dim=6, tcn=TCN),
     "tsenet_encoder": lambda: TseNet(n_filters=16, conditioning="encoder", speaker_dim=6, speaker_channels=8,
-                                     speaker_blocks=2, fusion="film", tcn=TCN),
+                                     speaker_blocks=2, fusion="film", fuse_at="block", tcn=TCN),
     "swishnet": lambda: create_model("swishnet_slim"),
     "esresnet_attention": lambda: create_model("esresnet_attention", num_classes=3, sample_rate=8000,
                                                frontend_args=SMALL_STFT),
@@ -31,7 +31,8 @@ FAMILIES = {
 }
 STREAMING = {
     "conv_tasnet_step": lambda: ConvTasNet(n_filters=16, tcn=CAUSAL),
-    "tsenet_step": lambda: TseNet(n_filters=16, ivector_dim=10, speaker_dim=6, tcn={**CAUSAL, "norm": "cwLN"}),
+    "tsenet_step": lambda: TseNet(n_filters=16, ivector_dim=10, speaker_dim=6, tcn={**CAUSAL, "norm": "cwLN"},
+                                  fusion="film", fuse_at="block"),  # tse_mini's conditioning
 }
 
 
