@@ -55,7 +55,8 @@ def check_speed_factors(factors: Sequence[float], where: str) -> tuple[float, ..
         factors = tuple(float(f) for f in factors)
     except (TypeError, ValueError):
         factors = ()
-    if not factors or not all(math.isfinite(f) and 0.5 <= f <= 2.0 for f in factors) or len(set(factors)) < len(factors):
+    valid = all(math.isfinite(f) and 0.5 <= f <= 2.0 for f in factors)
+    if not factors or not valid or len(set(factors)) < len(factors):
         raise DatasetError(f"{where}: speed_factors must be distinct numbers between 0.5 and 2, e.g. [0.9, 1.0, 1.1].")
     return factors
 
