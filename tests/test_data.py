@@ -213,5 +213,6 @@ def test_similar_voices_draws_hard_pairs(tmp_path):
     plain = OnTheFlyMixtures(tmp_path, segment=0.5, length=5, seed=0)
     assert plain.neighbours == [] and torch.equal(plain[3]["mixture"], OnTheFlyMixtures(tmp_path, segment=0.5, length=5, seed=0)[3]["mixture"])
     assert pickle.loads(pickle.dumps(data))._cache == {} and data._cache  # workers get no cached tensors
-    with pytest.raises(DatasetError, match="similar_voices must be a share between 0 and 1"):
-        OnTheFlyMixtures(tmp_path, similar_voices=2)
+    for bad in (2, float("nan"), "nan", True):
+        with pytest.raises(DatasetError, match="similar_voices must be a share between 0 and 1"):
+            OnTheFlyMixtures(tmp_path, similar_voices=bad)

@@ -96,7 +96,8 @@ class OnTheFlyMixtures(Dataset):
         self.enroll_samples = int((enrollment_seconds or segment) * sample_rate)
         self.snr_range, self.noise_snr_range, self.enrollment = tuple(snr_range), tuple(noise_snr_range), enrollment
         self._cache: dict[tuple[Path, float], torch.Tensor] = {}
-        if not 0 <= similar_voices <= 1:
+        if isinstance(similar_voices, bool) or not isinstance(similar_voices, (int, float)) \
+                or not 0 <= similar_voices <= 1:
             raise DatasetError(f"{root}: similar_voices must be a share between 0 and 1, got {similar_voices}.")
         self.similar_voices = similar_voices
         self.neighbours = self._voice_neighbours() if similar_voices else []
