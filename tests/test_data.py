@@ -21,6 +21,20 @@ def test_mini_corpus_layout_and_idempotence(mini_speech):
     assert (mini_speech / "spk00" / "spk00_000.wav").stat().st_mtime_ns == stamp  # not rewritten
 
 
+def test_interrupted_mini_corpus_is_completed(tmp_path):
+    """A generation killed part-way leaves the stamp and whole files; the next call writes only what is missing,
+    the same files an uninterrupted run writes."""
+    make_mini_speech_corpus(tmp_path / "full", n_speakers=3, utterances=2, seconds=0.3)
+    make_mini_speech_corpus(tmp_path / "cut", n_speakers=3, utterances=2, seconds=0.3)
+    for lost in ("spk01/spk01_001.wav", "spk02/spk02_000.wav", "spk02/spk02_001.wav"):
+        (tmp_path / "cut" / lost).unlink()
+    kept = (tmp_path / "cut" / "spk00" / "spk00_000.wav").stat().st_mtime_ns
+    make_mini_speech_corpus(tmp_path / "cut", n_speakers=3, utterances=2, seconds=0.3)
+    assert (tmp_path / "cut" / "spk00" / "spk00_000.wav").stat().st_mtime_ns == kept
+    for path in sorted((tmp_path / "full").rglob("*.wav")):
+        assert torch.equal(audio.load(path)[0], audio.load(tmp_path / "cut" / path.relative_to(tmp_path / "full"))[0])
+
+
 def _pitch(wav, rate):
     """Median autocorrelation pitch (Hz) of the loud 64 ms frames of a waveform."""
     frames = wav.unfold(0, 512, 256)

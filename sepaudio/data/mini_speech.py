@@ -134,11 +134,15 @@ def make_mini_speech_corpus(
     files = {s: [root / s / f"{s}_{k:03d}.wav" for k in range(utterances)] for s in names}
     if not needs_generating(root, params, [p for f in files.values() for p in f]):
         return files
+    # Stamped first: an interrupted run leaves this corpus's stamp and whole files (each written atomically), and
+    # the next call writes only the missing ones (every file is a function of its seed).
+    mark_generated(root, params)
     for i, name in enumerate(tqdm(names, desc="mini speech corpus", unit="speaker")):
         traits = speaker_traits(i, n_speakers, seed)
         for k, path in enumerate(files[name]):
             rng = np.random.default_rng([seed, i, k])
             length = seconds * rng.uniform(0.8, 1.2)
-            audio.save(path, torch.from_numpy(synthesize_utterance(traits, length, sample_rate, rng)), sample_rate)
-    mark_generated(root, params)
+            if not path.is_file():
+                audio.save(path, torch.from_numpy(synthesize_utterance(traits, length, sample_rate, rng)),
+                           sample_rate)
     return files
