@@ -20,12 +20,12 @@ import csv
 import difflib
 import importlib
 import inspect
+import io
 import math
 import multiprocessing
 import os
 import random
 import re
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ import lightning as L
 import numpy as np
 import torch
 import yaml
+from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from torch.utils.data import DataLoader
 
@@ -52,9 +53,13 @@ DEFAULTS: dict[str, Any] = {
     "data": {"batch_size": 4, "num_workers": "auto"},
     "loss": {"args": {}},
     "model": {"args": {}},
-    "optim": {"lr": 1e-3, "weight_decay": 0.0, "plateau_factor": 0.5, "plateau_patience": 3},
+    "optim": {"lr": 1e-3, "weight_decay": 0.0, "schedule": "plateau", "plateau_factor": 0.5, "plateau_patience": 3},
     "trainer": {"max_epochs": 20, "gradient_clip_val": 5.0, "early_stop_patience": 10},
 }
+#: learning-rate schedules (``optim.schedule``): ``plateau`` multiplies the rate by ``plateau_factor`` after
+#: ``plateau_patience`` validations without improvement; ``cosine`` anneals it from ``lr`` at the first step to 0 at
+#: the last step of ``trainer.max_epochs`` (half a cosine, stepped every batch), for a fixed training budget.
+SCHEDULES = ("plateau", "cosine")
 #: the keys of each fixed section; a mapping under ``data`` is a split (``train``, ``valid``, ``test``, ...). Model,
 #: loss and dataset arguments are checked against their constructors when built.
 SECTIONS: dict[str, set[str]] = {
@@ -91,6 +96,7 @@ VALUES = [
     ("data.*.sample_rate", _number(1, integer=True), "an integer >= 1 (Hz)"),
     ("optim.lr", _number(0, above=True), "a number > 0"),
     ("optim.weight_decay", _number(0), "a number >= 0"),
+    ("optim.schedule", lambda v: v in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
     ("optim.plateau_factor", lambda v: _number(0, above=True)(v) and v < 1, "a number between 0 and 1"),
     ("optim.plateau_patience", _number(0, integer=True), "an integer >= 0"),
     ("trainer.max_epochs", lambda v: v is None or v == -1 or _number(1, integer=True)(v),
@@ -177,6 +183,9 @@ def check_config(config: dict, source: str | os.PathLike = "config") -> None:
             leaf = name.rsplit(".", 1)[-1]
             if isinstance(node, dict) and leaf in node and not test(node[leaf]):
                 raise ConfigError(f"{source}: {name}={node[leaf]!r} cannot work; give {want}.")
+    if config["optim"].get("schedule") == "cosine" and config["trainer"].get("max_epochs") in (None, -1):
+        raise ConfigError(f"{source}: optim.schedule=cosine anneals to 0 at the last epoch, so it needs a number of "
+                          f"epochs; set trainer.max_epochs, or use optim.schedule=plateau.")
 
 
 def _merge(base: dict, extra: dict) -> dict:
@@ -285,9 +294,17 @@ class TrainingSystem(L.LightningModule):
         self._step(batch, "val")
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.optim["lr"], weight_decay=self.optim["weight_decay"])
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.optim["lr"], weight_decay=self.optim["weight_decay"])
+        if self.optim["schedule"] != "cosine":
+            return optimizer
+        steps = max(1, int(self.trainer.estimated_stepping_batches))
+        cosine = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / steps)))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "step"}}
 
     def configure_callbacks(self) -> list[L.Callback]:
+        if self.optim["schedule"] != "plateau":
+            return []
         return [PlateauScheduler(self.optim["plateau_factor"], self.optim["plateau_patience"])]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -446,8 +463,9 @@ def train(config: dict) -> Path | None:
                                                enable_version_counter=False)
     latest = L.pytorch.callbacks.ModelCheckpoint(dirpath=checkpoints, filename="last", enable_version_counter=False)
     callbacks = [best, latest, L.pytorch.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
-                 L.pytorch.callbacks.LearningRateMonitor("epoch"), *extra]
-    loggers = [L.pytorch.loggers.CSVLogger(exp_dir, name="logs", version="")]
+                 L.pytorch.callbacks.LearningRateMonitor("step" if config["optim"]["schedule"] == "cosine" else "epoch"),
+                 *extra]
+    loggers = [CSVLog(exp_dir, name="logs", version="")]
     try:
         loggers.append(L.pytorch.loggers.TensorBoardLogger(exp_dir, name="logs", version="tensorboard"))
     except ModuleNotFoundError:
@@ -462,7 +480,7 @@ def train(config: dict) -> Path | None:
         write_text(exp_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
         if last.exists():
             print(f"Resuming from {last}")
-            keep_log(loggers[0], last)
+        keep_log(loggers[0], last if last.exists() else None)
     trainer.fit(TrainingSystem(model, loss, config["optim"], config["seed"]), train_loader, valid_loader,
                 ckpt_path=last if last.exists() else None)
     if trainer.is_global_zero:
@@ -507,22 +525,60 @@ def _plain(value):
     return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
-def keep_log(logger: L.pytorch.loggers.CSVLogger, checkpoint: Path) -> None:
-    """Put back the rows of the CSV log up to ``checkpoint``, which Lightning's CSV logger deletes when a resumed
-    run opens it (rows logged after the checkpoint are logged again by the resumed run)."""
+class _CSVWriter(L.pytorch.loggers.csv_logs.ExperimentWriter):
+    """Lightning's CSV writer, except that it leaves an existing log to :func:`keep_log` (Lightning's deletes it)
+    and rewrites the log for a new column atomically: a run killed at any moment keeps the rows it had written."""
+
+    def _check_log_dir_exists(self) -> None:
+        pass
+
+    def _rewrite_with_new_header(self, fieldnames: list[str]) -> None:
+        _write_csv(Path(self.metrics_file_path), fieldnames, _read_csv(Path(self.metrics_file_path))[1])
+
+
+class CSVLog(L.pytorch.loggers.CSVLogger):
+    """Lightning's CSV logger with :class:`_CSVWriter`."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> _CSVWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _CSVWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
+    """Header and rows of a CSV log, without a last line cut short by a kill."""
+    text = path.read_text()
+    if text and not text.endswith("\n"):
+        text = text[:text.rfind("\n") + 1]
+    reader = csv.DictReader(io.StringIO(text))
+    return list(reader.fieldnames or []), list(reader)
+
+
+def _write_csv(path: Path, fieldnames: list[str], rows: list[dict]) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=fieldnames)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, text.getvalue())
+
+
+def keep_log(logger: CSVLog, checkpoint: Path | None) -> None:
+    """Keep the rows of the CSV log logged before ``checkpoint`` (rows after it are logged again by the resumed run;
+    without a checkpoint, none), rewriting the file atomically."""
     log = Path(logger.log_dir) / "metrics.csv"
     if not log.exists():
         return
-    with open(log, newline="") as f:
-        rows = list(csv.DictReader(f))
-    step = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["global_step"]
-    with warnings.catch_warnings():  # "previous log files ... will be deleted": they are put back
-        warnings.filterwarnings("ignore", "Experiment logs directory")
-        writer = logger.experiment  # deletes the file
-    for row in rows:
-        if int(row["step"]) < step:
-            writer.log_metrics({k: v for k, v in row.items() if v and k != "step"}, int(row["step"]))
-    writer.save()
+    step = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["global_step"] if checkpoint else 0
+    fields, rows = _read_csv(log)
+    rows = [row for row in rows if (row.get("step") or "").isdigit() and int(row["step"]) < step]
+    if not rows:
+        log.unlink()
+        return
+    _write_csv(log, fields, rows)
+    logger.experiment.metrics_keys = fields  # the columns the writer appends to
 
 
 def export_best(exp_dir: Path, config: dict) -> Path:

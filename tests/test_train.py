@@ -15,13 +15,13 @@ import sepaudio
 from sepaudio.data import OnTheFlyMixtures
 from sepaudio.data.registry import DATASETS
 from sepaudio.errors import ConfigError, DatasetError
-from sepaudio.train import build, load_config, train
+from sepaudio.train import CSVLog, build, keep_log, load_config, train
 
 TINY_MODEL = {"name": "conv_tasnet", "args": {"n_filters": 16, "tcn": {"channels": 8, "hidden": 16, "skip_channels": 8,
                                                                        "blocks": 2, "repeats": 1}}}
 
 
-def write_config(path, root, exp_dir, **trainer):
+def write_config(path, root, exp_dir, optim=None, **trainer):
     config = {
         "exp_dir": str(exp_dir),
         "seed": 1,
@@ -30,7 +30,7 @@ def write_config(path, root, exp_dir, **trainer):
                  "train": {"root": str(root), "segment": 0.25, "length": 32},
                  "valid": {"root": str(root), "segment": 0.25, "length": 8, "seed": 0}},
         "loss": {"name": "pit_si_sdr"},
-        "optim": {"lr": 0.005},
+        "optim": {"lr": 0.005, **(optim or {})},
         "trainer": {"max_epochs": 3, "enable_progress_bar": False, "log_every_n_steps": 1, **trainer},
     }
     path.write_text(yaml.safe_dump(config))
@@ -127,13 +127,15 @@ def test_train_end_to_end(tmp_path, mini_speech):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_exactly(tmp_path, mini_speech, capsys, monkeypatch):
-    """SIGKILL a training process after its first checkpoint, resume, and end where an uninterrupted run ends."""
+@pytest.mark.parametrize("schedule", ["plateau", "cosine"])
+def test_killed_run_resumes_exactly(tmp_path, mini_speech, capsys, monkeypatch, schedule):
+    """SIGKILL a training process after its first checkpoint, resume, and end where an uninterrupted run ends (with
+    each learning-rate schedule: the cosine one is stepped every batch)."""
     threads = torch.get_num_threads()
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # train() takes its threads from it: the killed process's arithmetic
     torch.set_num_threads(1)
     try:
-        _killed_then_resumed(tmp_path, mini_speech, capsys)
+        _killed_then_resumed(tmp_path, mini_speech, capsys, {"schedule": schedule})
     finally:
         torch.set_num_threads(threads)
 
@@ -152,11 +154,34 @@ def test_resumed_run_keeps_the_plateau_step(tmp_path, mini_speech):
     assert run("resumed")["param_groups"][0]["lr"] == whole == pytest.approx(2.5e-8)  # halved after epochs 1, 2
 
 
-def _killed_then_resumed(tmp_path, mini_speech, capsys):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    train(load_config(write_config(tmp_path / "whole.yml", mini_speech, tmp_path / "whole", max_epochs=4)))
+@pytest.mark.slow
+def test_cosine_schedule_anneals_to_zero_and_resumes(tmp_path, mini_speech):
+    """``optim.schedule=cosine``: the rate falls every step from ``lr`` to 0 at the last step of ``max_epochs``, with
+    no plateau step (a killed run resumes on the same curve: ``test_killed_run_resumes_exactly``)."""
+    def run(name, *overrides):
+        conf = write_config(tmp_path / f"{name}.yml", mini_speech, tmp_path / name, max_epochs=3)
+        exp = train(load_config(conf, ["optim.schedule=cosine", "optim.plateau_patience=0", *overrides]))
+        return exp, torch.load(exp / "checkpoints" / "last.ckpt", weights_only=True)
 
-    conf = write_config(tmp_path / "killed.yml", mini_speech, tmp_path / "killed", max_epochs=4)
+    exp, whole = run("whole")
+    rates = [float(row["lr-Adam"]) for row in csv.DictReader(open(exp / "logs" / "metrics.csv")) if row["lr-Adam"]]
+    steps = 3 * 32 // 4
+    assert rates[0] == pytest.approx(0.005) and len(rates) == steps
+    assert all(later < earlier for earlier, later in zip(rates, rates[1:]))
+    assert rates[steps // 2] == pytest.approx(0.0025, rel=0.05)  # half way: half the rate
+    assert whole["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ConfigError, match="optim.schedule=cosine .* set trainer.max_epochs"):
+        train(load_config(write_config(tmp_path / "c.yml", mini_speech, tmp_path / "c"),
+                          ["optim.schedule=cosine", "trainer.max_epochs=-1"]))
+    with pytest.raises(ConfigError, match="optim.schedule='linear' cannot work; give one of plateau, cosine"):
+        train(load_config(write_config(tmp_path / "c.yml", mini_speech, tmp_path / "c"), ["optim.schedule=linear"]))
+
+
+def _killed_then_resumed(tmp_path, mini_speech, capsys, optim):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    train(load_config(write_config(tmp_path / "whole.yml", mini_speech, tmp_path / "whole", optim, max_epochs=4)))
+
+    conf = write_config(tmp_path / "killed.yml", mini_speech, tmp_path / "killed", optim, max_epochs=4)
     last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
     proc = subprocess.Popen([sys.executable, "-m", "sepaudio", "train", str(conf)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -176,6 +201,27 @@ def _killed_then_resumed(tmp_path, mini_speech, capsys):
     b = sepaudio.load_model(tmp_path / "killed" / "model.pt").state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     assert val_losses(tmp_path / "whole") == val_losses(tmp_path / "killed")  # the log kept the first epochs
+
+
+def test_keep_log_trims_to_the_checkpoint(tmp_path):
+    """A resumed run keeps the log rows before its checkpoint, also when a kill cut the last line short; a fresh
+    run in a folder with an old log starts a new one; new columns are added to the kept rows."""
+    log = tmp_path / "logs" / "metrics.csv"
+    log.parent.mkdir()
+    log.write_text("epoch,step,val_loss\n0,3,1.5\n1,7,1.25\n2,11,1.")  # the last line was being written
+    checkpoint = tmp_path / "last.ckpt"
+    torch.save({"global_step": 8}, checkpoint)
+    logger = CSVLog(tmp_path, name="logs", version="")
+    keep_log(logger, checkpoint)
+    assert log.read_text() == "epoch,step,val_loss\n0,3,1.5\n1,7,1.25\n"
+    logger.log_metrics({"epoch": 2, "val_loss": 1.0, "lr-Adam": 0.5}, step=11)
+    logger.save()
+    assert list(csv.DictReader(open(log))) == [
+        {"epoch": "0", "lr-Adam": "", "step": "3", "val_loss": "1.5"},
+        {"epoch": "1", "lr-Adam": "", "step": "7", "val_loss": "1.25"},
+        {"epoch": "2", "lr-Adam": "0.5", "step": "11", "val_loss": "1.0"}]
+    keep_log(CSVLog(tmp_path, name="logs", version=""), None)
+    assert not log.exists()
 
 
 def val_losses(exp):
