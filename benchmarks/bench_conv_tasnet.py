@@ -64,8 +64,9 @@ def rss_growth_mb(impl: str, samples: int) -> float:
     return peak_rss_growth_mb(lambda: model(x))
 
 
-def peak_rss_growth_mb(call) -> float:
-    """The largest RSS growth of this process in MB while ``call()`` runs (in inference mode), sampled every ms."""
+def peak_rss_growth_mb(call, inference: bool = True) -> float:
+    """The largest RSS growth of this process in MB while ``call()`` runs (in inference mode unless ``inference`` is
+    false: a training step), sampled every ms."""
     page = os.sysconf("SC_PAGE_SIZE")
     rss = lambda: int(open("/proc/self/statm").read().split()[1]) * page  # noqa: E731
     base, peak, done = rss(), [0], threading.Event()
@@ -77,7 +78,7 @@ def peak_rss_growth_mb(call) -> float:
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    with torch.inference_mode():
+    with torch.inference_mode(inference):
         call()
     done.set()
     watcher.join()

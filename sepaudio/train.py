@@ -258,6 +258,15 @@ class PlateauScheduler(L.Callback):
         self.restored = state_dict
 
 
+def _float32(output):
+    """A model's output (a tensor or a tuple of them) in float32: under ``bf16-mixed`` / ``16-mixed`` the network
+    runs in half precision, but losses such as SI-SDR take energy ratios of near-equal signals, which half precision
+    rounds too coarsely to learn from."""
+    if isinstance(output, tuple):
+        return tuple(_float32(part) for part in output)
+    return output.float() if output.is_floating_point() else output
+
+
 class TrainingSystem(L.LightningModule):
     """Any sepaudio model + a named loss: ``loss(model(*batch[input_keys]), batch)``.
 
@@ -277,7 +286,7 @@ class TrainingSystem(L.LightningModule):
 
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
         output = self.model(*[batch[k] for k in self.model.input_keys])
-        value, logs = self.loss(output, batch)
+        value, logs = self.loss(_float32(output), batch)
         size = batch[self.model.input_keys[0]].shape[0]
         # Averaged over the processes: the plateau scheduler, early stopping and checkpointing read the same value
         # on every rank.

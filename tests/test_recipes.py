@@ -225,6 +225,15 @@ def test_tse_mini_end_to_end(tmp_path, caller):
     assert "held-out speakers (test)" in results and "i-vector EER" in results and "Conditioning check" in results
     tcn = load_config(tmp_path / "work/exp/tsenet_causal/config.yaml")["model"]["args"]
     assert tcn["ivector_dim"] == 4 and tcn["tcn"]["causal"] and not (tmp_path / "work/exp/tsenet").exists()
+    # the blind baseline of the README, and the separator used as an extractor by i-vector selection
+    work, recipe = tmp_path / "work", RECIPES / "tse_mini"
+    blind = [*TINY_TCN, *FAST, "data.train.length=4", "data.valid.length=2", "data.train.segment=0.5",
+             "data.valid.segment=0.5"]
+    subprocess.run([sys.executable, "-m", "sepaudio", "train", str(recipe / "conf_blind.yml"), *blind], cwd=work,
+                   check=True, capture_output=True)
+    done = subprocess.run([sys.executable, str(recipe / "local/select_by_ivector.py"), str(recipe / "conf.yml"),
+                           "exp/blind/model.pt", *small], cwd=work, check=True, capture_output=True, text=True)
+    assert re.search(r"test: 2 mixtures; selected by i-vector: SI-SDRi -?\d+\.\d\d dB, speaker confusion", done.stdout)
 
 
 #: the conditioning and pseudo-speaker variants that the real-corpus TSE recipes' conf.yml names

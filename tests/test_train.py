@@ -203,6 +203,28 @@ def _killed_then_resumed(tmp_path, mini_speech, capsys, optim):
     assert val_losses(tmp_path / "whole") == val_losses(tmp_path / "killed")  # the log kept the first epochs
 
 
+def test_losses_of_a_bf16_mixed_step_are_in_float32(mini_speech):
+    """Under ``trainer.precision=bf16-mixed`` the network's output is bfloat16; the loss gets it as float32 (SI-SDR
+    of bfloat16 signals is rounded too coarsely to train on)."""
+    from sepaudio.train import TrainingSystem
+
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, output, batch):
+            seen.append(output.dtype)
+            return output.float().pow(2).mean(), {}
+
+    model = sepaudio.models.create_model(TINY_MODEL["name"], **TINY_MODEL["args"])
+    system = TrainingSystem(model, Spy(), {}, seed=0)
+    system.log = lambda *args, **kwargs: None
+    batch = OnTheFlyMixtures(mini_speech, segment=0.25, length=2)[0]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert model(batch["mixture"][None]).dtype == torch.bfloat16
+        system._step({k: v[None] for k, v in batch.items() if torch.is_tensor(v)}, "train")
+    assert seen == [torch.float32]
+
+
 def test_keep_log_trims_to_the_checkpoint(tmp_path):
     """A resumed run keeps the log rows before its checkpoint, also when a kill cut the last line short; a fresh
     run in a folder with an old log starts a new one; new columns are added to the kept rows."""
