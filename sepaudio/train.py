@@ -451,13 +451,15 @@ def _callbacks(specs: list[dict]) -> list[L.Callback]:
 
 
 def train(config: dict) -> Path | None:
-    """Train (or resume) the run described by ``config`` (from :func:`load_config`); return its ``exp_dir`` (``None``
-    on the processes of global rank > 0 of a distributed run, which write nothing).
+    """Train (or resume) the run described by ``config`` (from :func:`load_config`, or a dict of its sections, the
+    defaults filling what it leaves out); return its ``exp_dir`` (``None`` on the processes of global rank > 0 of a
+    distributed run, which write nothing).
 
     Raises:
         ConfigError: a config mistake (see :func:`check_config`, :func:`build`), or a checkpoint in ``exp_dir`` of
             another model (see :func:`check_resume`); nothing is written then.
     """
+    config = _merge(copy.deepcopy(DEFAULTS), copy.deepcopy(config))  # a config built in Python may leave them out
     check_config(config)
     exp_dir = Path(config["exp_dir"])
     L.seed_everything(config["seed"], workers=True, verbose=False)
