@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import random
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -583,7 +584,14 @@ def keep_log(logger: CSVLog, checkpoint: Path | None) -> None:
     if not log.exists():
         return
     step = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["global_step"] if checkpoint else 0
-    fields, rows = _read_csv(log)
+    try:
+        fields, rows = _read_csv(log)
+    except (UnicodeDecodeError, csv.Error) as err:  # not a CSV log: kept aside, never deleted
+        aside = log.with_name(log.name + ".unreadable")
+        os.replace(log, aside)
+        print(f"warning: {log} is not a readable CSV log ({err}); moved it to {aside} and started a new log",
+              file=sys.stderr)
+        return
     rows = [row for row in rows if (row.get("step") or "").isdigit() and int(row["step"]) < step]
     if not rows:
         log.unlink()

@@ -244,6 +244,9 @@ def test_keep_log_trims_to_the_checkpoint(tmp_path):
         {"epoch": "2", "lr-Adam": "0.5", "step": "11", "val_loss": "1.0"}]
     keep_log(CSVLog(tmp_path, name="logs", version=""), None)
     assert not log.exists()
+    log.write_bytes(b"\xff\xfe not a log")  # a damaged log is moved aside, not deleted, and training goes on
+    keep_log(CSVLog(tmp_path, name="logs", version=""), checkpoint)
+    assert not log.exists() and log.with_name("metrics.csv.unreadable").read_bytes() == b"\xff\xfe not a log"
 
 
 def val_losses(exp):
