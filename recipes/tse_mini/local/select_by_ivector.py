@@ -14,7 +14,6 @@ from tqdm import tqdm
 from sepaudio.data import create_dataset
 from sepaudio.metrics import si_sdr
 from sepaudio.models import ConvTasNet, load_model
-from sepaudio.speaker import load_ivector_extractor
 from sepaudio.train import load_config
 
 
@@ -26,17 +25,16 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     args = parser.parse_args()
     torch.set_flush_denormal(True)
-    spec = load_config(args.config, args.overrides)["data"][args.split]
-    data = create_dataset("with_ivectors", **spec)
+    config = load_config(args.config, args.overrides)["data"]
+    data = create_dataset(config["name"], **config[args.split])  # with_ivectors: items carry the enrollment's
     separator = load_model(args.model, expected=ConvTasNet).eval()
-    ivectors = load_ivector_extractor(spec["extractor"])
     rows = []
     with torch.inference_mode():
         for index in tqdm(range(len(data)), desc="separating", unit="utt"):
             item = data[index]
             mixture, target = item["mixture"], item["target"]
             outputs = separator(mixture[None])[0]  # (2, time)
-            embeddings = ivectors.extract(list(outputs))
+            embeddings = data.extractor.extract(list(outputs))
             cosine = embeddings @ item["ivector"] / (embeddings.norm(dim=1) * item["ivector"].norm())
             chosen = outputs[int(cosine.argmax())]
             base = si_sdr(mixture, target)
