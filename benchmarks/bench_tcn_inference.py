@@ -1,8 +1,9 @@
 """Inference speed of the TCN family: torchaudio's ConvTasNet vs sepaudio's plain and fused paths, one run.
 
 Contenders, on identical weights and inputs, timed interleaved (each round calls every contender once; medians):
-torchaudio fp32, sepaudio plain, sepaudio fast fp32, sepaudio fast bf16 (``model.fast(precision)``), for
-Conv-TasNet's default configuration; then TseNet's paper configuration (i-vector conditioning) plain / fast.
+torchaudio fp32, sepaudio plain, sepaudio fast fp32, sepaudio fast bf16 (``model.fast(precision)``; only on CPUs with
+bfloat16 instructions), for Conv-TasNet's default configuration; then TseNet's paper configuration (i-vector
+conditioning) plain / fast.
 Prints seconds, speed-up over torchaudio (over plain for TseNet), real-time factor, peak memory (CPU: RSS growth of
 a fresh process doing one call) and the fast paths' deviation from the plain output. Usage:
 
@@ -20,10 +21,14 @@ import time
 import torch
 
 from bench_conv_tasnet import peak_rss_growth_mb
+from sepaudio import runtime
 from sepaudio.models import ConvTasNet, TseNet
+from sepaudio.nn.fast_tcn import cpu_has_bf16
 
-CONV_TASNET = ("torchaudio", "plain", "fast fp32", "fast bf16")
-TSENET = ("tsenet plain", "tsenet fast fp32", "tsenet fast bf16")
+# the fast bf16 contenders run where the CPU has bfloat16 instructions (sepaudio refuses them elsewhere)
+BF16 = cpu_has_bf16()
+CONV_TASNET = ("torchaudio", "plain", "fast fp32") + (("fast bf16",) if BF16 else ())
+TSENET = ("tsenet plain", "tsenet fast fp32") + (("tsenet fast bf16",) if BF16 else ())
 
 
 def contenders(names) -> dict:
@@ -93,13 +98,14 @@ def main() -> None:
     parser.add_argument("--peak-memory-of", nargs=2, metavar=("NAME", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    runtime.configure()  # as every sepaudio command does
     if args.peak_memory_of:
         print(rss_growth_mb(args.peak_memory_of[0], float(args.peak_memory_of[1])))
         return
     load = os.getloadavg()[0]
     print(f"torch {torch.__version__}, threads {args.threads}, cpu capability "
           f"{torch.backends.cpu.get_cpu_capability()}, {args.seconds:g} s at 8 kHz, {args.rounds} interleaved rounds, "
-          f"load average {load:.2f}")
+          f"load average {load:.2f}" + ("" if BF16 else "; no bfloat16 instructions: no bf16 rows"))
     print(f"{'contender':<18} {'seconds':>8} {'speed-up':>9} {'RTF':>7} {'peak MB':>8} {'err dB':>8}")
     groups = [(CONV_TASNET, "vs torchaudio")] + ([] if args.no_tsenet else [(TSENET, "vs tsenet plain")])
     for names, label in groups:

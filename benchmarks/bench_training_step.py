@@ -7,7 +7,8 @@ interleaved (each round runs one step of every contender; medians):
 
 - ``torchaudio fp32``: ``torchaudio.models.ConvTasNet``; ``torchaudio bf16-mixed``: the same under bf16 autocast;
 - ``sepaudio fp32``: :class:`~sepaudio.models.ConvTasNet` as ``sepaudio train`` runs it by default;
-- ``sepaudio bf16-mixed``: under bf16 autocast, as ``trainer.precision=bf16-mixed`` runs it;
+- ``sepaudio bf16-mixed``: under bf16 autocast, as ``trainer.precision=bf16-mixed`` runs it (the bf16 contenders
+  only on CPUs with bfloat16 instructions);
 - with ``--compiled``, also each of them under ``torch.compile`` (compiling takes a minute or more per contender on a
   CPU; not timed).
 
@@ -28,8 +29,10 @@ import time
 import torch
 
 from bench_conv_tasnet import peak_rss_growth_mb
+from sepaudio import runtime
 from sepaudio.losses import create_loss
 from sepaudio.models import ConvTasNet
+from sepaudio.nn.fast_tcn import cpu_has_bf16
 
 CONTENDERS = ("torchaudio fp32", "torchaudio bf16-mixed", "sepaudio fp32", "sepaudio bf16-mixed")
 COMPILED = tuple(f"{name.split()[0]} compiled {name.split()[1]}" for name in CONTENDERS)
@@ -86,14 +89,15 @@ def main() -> None:
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)  # as every sepaudio command does
+    runtime.configure()  # as every sepaudio command does
     if args.memory_of:
         print(step_memory_mb(args.memory_of, args.config, args.batch, args.seconds))
         return
     print(f"torch {torch.__version__}, threads {args.threads}, cpu capability "
           f"{torch.backends.cpu.get_cpu_capability()}, config {args.config}, batch {args.batch} x {args.seconds:g} s "
-          f"at 8 kHz, {args.rounds} interleaved rounds, load average {os.getloadavg()[0]:.2f}")
-    names = CONTENDERS + (COMPILED if args.compiled else ())
+          f"at 8 kHz, {args.rounds} interleaved rounds, load average {os.getloadavg()[0]:.2f}"
+          + ("" if cpu_has_bf16() else "; no bfloat16 instructions (emulated, about 4x slower): no bf16 rows"))
+    names = [name for name in CONTENDERS + (COMPILED if args.compiled else ()) if cpu_has_bf16() or "bf16" not in name]
     steps, losses, times = {}, {}, {name: [] for name in names}
     for name in names:
         start = time.perf_counter()

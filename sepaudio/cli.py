@@ -34,6 +34,8 @@ def _number(kind: type, minimum: float, inclusive: bool = True):
 
 FINITE, POSITIVE, NON_NEGATIVE = _number(float, -math.inf), _number(float, 0, False), _number(float, 0)
 COUNT, NON_NEGATIVE_INT = _number(int, 1), _number(int, 0)
+PRECISION_HELP = ("fused fast inference of the TCN separator in this precision (bf16: bfloat16 GEMMs on CPUs with "
+                  "AVX512 or AMX, refused on AVX2-only CPUs; autocast on a GPU); default: the plain path")
 
 
 def add_info(sub) -> None:
@@ -98,9 +100,7 @@ def add_processing_options(p) -> None:
     p.add_argument("--overlap-seconds", type=NON_NEGATIVE, default=1.0,
                    help="cross-faded overlap of chunks, at most half a chunk (1)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (cpu)")
-    p.add_argument("--precision", choices=["fp32", "bf16"],
-                   help="fused fast inference of the TCN separator in this precision (bf16: bfloat16 GEMMs on "
-                        "CPUs with AVX512-BF16 / AMX, autocast on a GPU); default: the plain path")
+    p.add_argument("--precision", choices=["fp32", "bf16"], help=PRECISION_HELP)
 
 
 def add_stream_options(p, usage: str) -> None:
@@ -237,9 +237,7 @@ def add_evaluate(sub) -> None:
     p.add_argument("-o", "--out-dir", metavar="DIR", help="report folder (default: <exp_dir>/eval_<split>)")
     p.add_argument("--examples", type=NON_NEGATIVE_INT, default=3, metavar="N",
                    help="items drawn as spectrograms (3)")
-    p.add_argument("--precision", choices=["fp32", "bf16"],
-                   help="fused fast inference of the TCN separator in this precision (bf16: bfloat16 GEMMs on "
-                        "CPUs with AVX512-BF16 / AMX, autocast on a GPU); default: the plain path")
+    p.add_argument("--precision", choices=["fp32", "bf16"], help=PRECISION_HELP)
     p.add_argument("--metrics", type=_metrics, default="si_sdr,sdr,pesq,stoi", metavar="LIST",
                    help="separation / extraction scores to compute, comma-separated: si_sdr (with SI-SDRi), sdr "
                         "(with SDRi), pesq, stoi (all; si_sdr alone takes seconds)")
@@ -395,12 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     during an import, CPython then ends the process by the signal itself)."""
     args = build_parser().parse_args(argv)
     if args.command != "info":  # info answers without torch
-        import torch
+        from . import runtime
 
-        # Trained TCN weights drive activations into subnormal floats, which x86 CPUs compute many times slower: a
-        # tse_mini TseNet's training step took 1.55x as long after 10 epochs as at the start. Flushing them to zero
-        # changes nothing above 1e-38.
-        torch.set_flush_denormal(True)
+        runtime.configure()  # subnormals flushed, freed tensor memory kept for reuse (see sepaudio.runtime)
     # File names that are not valid UTF-8: their bytes on stdout (where scripts read the paths), escaped in messages.
     utf8 = (getattr(sys.stdout, "encoding", "") or "").lower().replace("-", "") == "utf8"
     for stream, errors in ((sys.stdout, "surrogateescape" if utf8 else "backslashreplace"),

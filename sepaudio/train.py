@@ -45,6 +45,7 @@ from .fileio import write_text
 from .losses import LOSSES
 from .models import SepaudioModel, load_model
 from .models.base import FORMAT_VERSION, MODELS, unreadable_reason
+from .nn.fast_tcn import cpu_has_bf16
 from .plots import plot_training_curves
 from .registry import Registry
 
@@ -488,6 +489,11 @@ def train(config: dict) -> Path | None:
         trainer_args["num_sanity_val_steps"] = 0
     trainer = _construct(L.Trainer, {"default_root_dir": exp_dir, "callbacks": callbacks, "logger": loggers,
                                      **trainer_args}, "trainer")
+    if str(trainer.precision).startswith("bf16") and trainer.strategy.root_device.type == "cpu" and not cpu_has_bf16():
+        L.pytorch.utilities.rank_zero_warn(
+            f"trainer.precision={trainer.precision} on a CPU without bfloat16 instructions "
+            f"({torch.backends.cpu.get_cpu_capability()}): bfloat16 is emulated here, and a training step takes about "
+            f"4x as long as in 32-true; set trainer.precision=32-true on this machine.")
     if trainer.is_global_zero:  # every process runs this function; one writes
         write_text(exp_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
         if last.exists():

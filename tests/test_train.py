@@ -225,6 +225,15 @@ def test_losses_of_a_bf16_mixed_step_are_in_float32(mini_speech):
     assert seen == [torch.float32]
 
 
+def test_bf16_mixed_on_a_cpu_without_bf16_warns(tmp_path, mini_speech, monkeypatch):
+    """bf16-mixed still trains on a CPU without bfloat16 instructions, but says that it is emulated and slow there."""
+    monkeypatch.setattr(sepaudio.train, "cpu_has_bf16", lambda: False)
+    path = write_config(tmp_path / "c.yml", mini_speech, tmp_path / "exp", max_epochs=1, precision="bf16-mixed")
+    with pytest.warns(UserWarning, match="without bfloat16 instructions.*trainer.precision=32-true"):
+        assert train(load_config(path)) == tmp_path / "exp"
+    assert (tmp_path / "exp" / "model.pt").is_file()
+
+
 def test_keep_log_trims_to_the_checkpoint(tmp_path):
     """A resumed run keeps the log rows before its checkpoint, also when a kill cut the last line short; a fresh
     run in a folder with an old log starts a new one; new columns are added to the kept rows."""

@@ -17,7 +17,7 @@ from torch import nn
 
 from .. import __version__
 from ..cards import resolve_model_path
-from ..errors import ModelFileError
+from ..errors import ConfigError, ModelFileError
 from ..fileio import atomic_path
 from ..modelfile import FORMAT_VERSION
 from ..registry import Registry
@@ -234,18 +234,26 @@ class EncoderMaskerDecoder(SepaudioModel):
         """Run eval-mode inference in ``precision`` through a fused masker built from the current weights.
 
         On CPU the masker becomes a :class:`~sepaudio.nn.fast_tcn.FastTCNMasker` (``fp32``: equal to the plain path
-        to float32 rounding; ``bf16``: bfloat16 GEMMs); on a GPU ``bf16`` runs the plain masker under autocast.
+        to float32 rounding; ``bf16``: bfloat16 GEMMs, on CPUs that have bfloat16 instructions); on a GPU ``bf16``
+        runs the plain masker under autocast.
         Training mode always takes the plain path, and the fast one gives no gradients. Call again after changing
         the weights or the device; ``None`` returns to the plain path. The saved model is unchanged.
 
         Returns:
             the model itself.
+
+        Raises:
+            ConfigError: ``bf16`` on a CPU without bfloat16 instructions (:func:`~sepaudio.nn.fast_tcn.cpu_has_bf16`).
         """
-        from ..nn.fast_tcn import PRECISIONS, FastTCNMasker
+        from ..nn.fast_tcn import PRECISIONS, FastTCNMasker, cpu_has_bf16
 
         if precision is not None and precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose one of {sorted(PRECISIONS)}")
         on_cpu = next(self.parameters()).device.type == "cpu"
+        if precision == "bf16" and on_cpu and not cpu_has_bf16():
+            raise ConfigError(f"precision bf16: this CPU ({torch.backends.cpu.get_cpu_capability()}) has no bfloat16 "
+                              f"instructions (AVX512-BW/VL/DQ or AVX-NE-CONVERT), so the fused bf16 path cannot run on "
+                              f"it; use fp32 (--precision fp32), or bf16 on a GPU (--device cuda).")
         self._precision = precision
         self._fast_masker = FastTCNMasker(self.masker, precision) if precision and on_cpu else None
         return self

@@ -13,7 +13,8 @@ Built once from the masker's weights (a snapshot: build again after changing the
 - the depthwise convolution runs channels-last with its bias and PReLU fused (oneDNN);
 - speaker fusion becomes a per-utterance bias (``concat``, ``add``) or weight (``multiply``, ``film``) of the
   block's first 1x1;
-- ``bf16`` runs the same computation in bfloat16 (AVX512-BF16 / AMX GEMMs); statistics accumulate in float32.
+- ``bf16`` runs the same computation in bfloat16 (AVX512-BF16 / AMX GEMMs); statistics accumulate in float32. oneDNN
+  runs bfloat16 only on CPUs with AVX512-BW/VL/DQ or AVX-NE-CONVERT (:func:`cpu_has_bf16`); elsewhere it is refused.
 
 cLN / cwLN / BN are applied explicitly (their statistics vary over time), the rest stays fused.
 """
@@ -27,6 +28,11 @@ from .norms import GlobalLayerNorm
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 _mkldnn = torch.ops.mkldnn
 _MASK_ATTRS = {"Sigmoid": "sigmoid", "ReLU": "relu"}
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU runs oneDNN's bfloat16 kernels (AVX512-BW/VL/DQ or AVX-NE-CONVERT; AVX2 alone does not)."""
+    return bool(_mkldnn._is_mkldnn_bf16_supported())
 
 
 def _pack(weight: torch.Tensor) -> torch.Tensor:
