@@ -22,6 +22,7 @@ import time
 import torch
 import torchaudio
 
+from sepaudio import runtime
 from sepaudio.nn.fast_tcn import cpu_has_bf16
 
 
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    runtime.configure()  # as every sepaudio command does
     torch.manual_seed(0)
     model = torchaudio.models.ConvTasNet().eval()
     samples = int(8000 * args.seconds)
