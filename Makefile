@@ -15,7 +15,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
 # The tse_mini recipe: mini corpus -> i-vectors (EER) -> TseNet -> SI-SDRi table, example wavs and spectrograms
-# in demo_out/exp/tsenet (about 9 minutes on 2 CPU cores after the install).
+# in demo_out/exp/tsenet (about 10 minutes on 2 CPU cores after the install).
 demo: $(STAMP)
 	PYTHON=$(abspath $(BIN)/python) bash recipes/tse_mini/run.sh --work $(CURDIR)/demo_out
 
