@@ -16,9 +16,9 @@ rank=100                  # N: rank of its total variability matrix
 lda_dim=10                # N: i-vector dimension after LDA, TseNet's model.args.ivector_dim
 conf=conf.yml             # conf.yml|conf_causal.yml: TseNet's config (conf_causal.yml: causal, it streams)
 . "$(dirname "$0")/../common/parse_options.sh"
-# Every stage uses all the cores as torch threads, and training makes its batches (mixing, i-vectors) in the same
-# process (num_workers: 0): on 2 cores two epochs took 65 s so, 87 s with one thread beside one loader worker. Give
-# OMP_NUM_THREADS=1 to runs that share the machine (two seeds side by side, say).
+# One BLAS thread per process: the data worker computes i-vectors beside the training process, and on a loaded
+# machine spinning OpenMP threads cost far more than they give. Set OMP_NUM_THREADS to change it.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 overrides=("model.args.ivector_dim=$lda_dim" "${overrides[@]}")
 conf=$recipe/$conf
 model_dir=$(sed -n 's/^exp_dir: *//p' "$conf")  # the run's exp_dir (exp/tsenet), or the user's exp_dir=...
