@@ -6,12 +6,13 @@ Importing the package is cheap: the models (and torch) load on first use of :fun
 """
 __version__ = "0.1.0"
 
-from .errors import AudioError, ConfigError, DatasetError, ModelFileError, OutputError, SepaudioError  # noqa: E402
+from .errors import (AudioError, ConfigError, DatasetError, MissingDependencyError, ModelFileError,  # noqa: E402
+                     OutputError, SepaudioError)
 
 _LAZY = {"load_model", "create_model", "list_models"}
 
 __all__ = ["__version__", "load_model", "create_model", "list_models", "SepaudioError", "AudioError",
-           "ModelFileError", "DatasetError", "ConfigError", "OutputError"]
+           "ModelFileError", "DatasetError", "ConfigError", "OutputError", "MissingDependencyError"]
 
 
 def __getattr__(name: str):

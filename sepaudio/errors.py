@@ -23,3 +23,7 @@ class ConfigError(SepaudioError, ValueError):
 
 class OutputError(SepaudioError, ValueError):
     """An output would overwrite an input or another output of the same command, or leave its output folder."""
+
+
+class MissingDependencyError(SepaudioError, ImportError):
+    """A feature needs a package that is not installed; the message names the ``pip install 'sepaudio[extra]'``."""
