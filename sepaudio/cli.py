@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 
-from .errors import SepaudioError
+from .errors import SepaudioError, Terminated
 
 
 def _number(kind: type, minimum: float, inclusive: bool = True):
@@ -255,7 +255,7 @@ def _metrics(text: str) -> tuple[str, ...]:
 
 def run_evaluate(args) -> None:
     from .evaluate import evaluate_config
-    from .train import load_config
+    from .config import load_config
 
     evaluate_config(load_config(args.config, args.overrides), args.split, args.model, args.out_dir, args.examples,
                     args.metrics, precision=args.precision)
@@ -377,10 +377,6 @@ def build_parser() -> argparse.ArgumentParser:
     for add in COMMANDS:
         add(sub)
     return parser
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so that every temporary file is removed on the way out."""
 
 
 def _terminate(signum, frame):

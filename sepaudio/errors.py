@@ -27,3 +27,7 @@ class OutputError(SepaudioError, ValueError):
 
 class MissingDependencyError(SepaudioError, ImportError):
     """A feature needs a package that is not installed; the message names the ``pip install 'sepaudio[extra]'``."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every temporary file is removed on the way out (exit status 143)."""

@@ -9,7 +9,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sepaudio"
 
 # Lower layers never import higher ones. Same-layer imports are allowed when they form no cycle.
 LAYERS = [
-    {"sepaudio", "sepaudio.errors", "sepaudio.registry", "sepaudio.fileio", "sepaudio.modelfile", "sepaudio.runtime"},
+    {"sepaudio", "sepaudio.errors", "sepaudio.registry", "sepaudio.fileio", "sepaudio.modelfile", "sepaudio.runtime",
+     "sepaudio.optional", "sepaudio.config", "sepaudio.rundir"},
     {"sepaudio.audio", "sepaudio.plots", "sepaudio.timeline", "sepaudio.cards"},
     {"sepaudio.features", "sepaudio.filterbanks", "sepaudio.nn", "sepaudio.metrics"},
     {"sepaudio.models", "sepaudio.losses"},

@@ -4,7 +4,7 @@ over gloo; Lightning starts rank 1 by running the same console command again).
 For separation, extraction (i-vector and learned encoder) and classification: both ranks finish, see different items
 in every epoch, agree on the learning rate and early stopping, and end with the same weights; the run's files are
 written once, whole. A two-process run killed mid-epoch resumes to exactly the weights, and the items, of an
-uninterrupted one. :class:`Probe`, a Lightning callback named in the config, records what each rank saw.
+uninterrupted one. :class:`Probe`, a Lightning callback named in the config (registered as an entry point), records what each rank saw.
 """
 from __future__ import annotations
 
@@ -72,16 +72,28 @@ class Probe(L.Callback):
         torch.save(pl_module.state_dict(), self.out / f"rank{rank}.pt")
 
 
+def plugin_path(folder: Path) -> Path:
+    """A folder that, on ``PYTHONPATH``, installs :class:`Probe` as the ``probe`` callback: an entry point of the
+    ``sepaudio.callbacks`` group, the way a package registers callbacks that configs can name."""
+    info = folder / "sepaudio_probe-0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sepaudio-probe\nVersion: 0\n")
+    (info / "entry_points.txt").write_text("[sepaudio.callbacks]\nprobe = test_ddp:Probe\n")
+    return folder
+
+
 def launch(config: Path, *overrides: str) -> subprocess.CompletedProcess:
     """``sepaudio train`` with two CPU processes, in a process group of its own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PL_")}
-    env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")]))
+    plugins = plugin_path(config.parent / "plugins")
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), str(plugins),
+                                                                env.get("PYTHONPATH", "")]))
     return subprocess.run([str(SEPAUDIO), "train", str(config), "trainer.accelerator=cpu", "trainer.devices=2",
                            *overrides], env=env, capture_output=True, text=True, timeout=300, start_new_session=True)
 
 
 def probe_override(out: Path, crash_in_epoch: int | None = None) -> str:
-    spec = {"class_path": "test_ddp.Probe", "init_args": {"out": str(out), "crash_in_epoch": crash_in_epoch}}
+    spec = {"name": "probe", "args": {"out": str(out), "crash_in_epoch": crash_in_epoch}}
     return "trainer.callbacks=" + json.dumps([spec])
 
 

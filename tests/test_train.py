@@ -69,8 +69,10 @@ def test_config_errors(tmp_path, mini_speech):
         train(load_config(path, ["trainer.warp_speed=9"]))
     with pytest.raises(DatasetError, match="missing: no such folder"):
         train(load_config(path, [f"data.train.root={tmp_path / 'missing'}"]))
-    with pytest.raises(ConfigError, match="trainer.callbacks: cannot import 'nowhere.Nothing'"):
-        train(load_config(path, ["trainer.callbacks=[{class_path: nowhere.Nothing}]"]))
+    with pytest.raises(ConfigError, match=r"trainer.callbacks\[0\]: class_path 'nowhere.Nothing' would import"):
+        load_config(path, ["trainer.callbacks=[{class_path: nowhere.Nothing}]"])
+    with pytest.raises(ConfigError, match="unknown callback 'nothing'; known: .*timer"):
+        train(load_config(path, ["trainer.callbacks=[{name: nothing}]"]))
 
 
 def test_only_the_configs_mistakes_are_config_errors(tmp_path, mini_speech, monkeypatch):
@@ -227,7 +229,7 @@ def test_losses_of_a_bf16_mixed_step_are_in_float32(mini_speech):
 
 def test_bf16_mixed_on_a_cpu_without_bf16_warns(tmp_path, mini_speech, monkeypatch):
     """bf16-mixed still trains on a CPU without bfloat16 instructions, but says that it is emulated and slow there."""
-    monkeypatch.setattr(sepaudio.train, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(sepaudio.train.run, "cpu_has_bf16", lambda: False)
     path = write_config(tmp_path / "c.yml", mini_speech, tmp_path / "exp", max_epochs=1, precision="bf16-mixed")
     with pytest.warns(UserWarning, match="without bfloat16 instructions.*trainer.precision=32-true"):
         assert train(load_config(path)) == tmp_path / "exp"
