@@ -17,7 +17,7 @@ import torch
 import torchaudio.functional as AF
 
 from .errors import AudioError
-from .fileio import atomic_path
+from .fileio import atomic_path, special_kind
 
 __all__ = ["load", "save", "open_writer", "resample", "info", "validate", "AudioError"]
 
@@ -178,9 +178,11 @@ def _unreadable(path: Path, err: Exception) -> AudioError:
 
 
 def _existing(path: str | os.PathLike) -> Path:
+    """``path`` when it is an existing regular file; a FIFO or a device would block or never end."""
     path = Path(path)
+    kind = special_kind(path)
+    if kind is not None:
+        raise AudioError(f"{path}: is {kind}, not an audio file; give a WAV, FLAC or OGG file.")
     if not path.exists():
         raise AudioError(f"{path}: no such file; check the path.")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a folder, not an audio file.")
     return path

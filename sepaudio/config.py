@@ -139,19 +139,20 @@ def parse_yaml(text: str):
     """
     if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
         raise ConfigError(f"larger than {MAX_CONFIG_BYTES // 1024} KiB; a config is a short text")
-    loader = _YamlLoader(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _expanded_size(node, {})
-        return loader.construct_document(node)
+        loader = _YamlLoader(text)  # reading starts here: it refuses unprintable characters
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _expanded_size(node, {})
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as err:
-        raise ConfigError(f"not valid YAML: {' '.join(str(err).split())}") from None
+        raise ConfigError(f"not valid YAML: {' '.join(str(err).split())[:300]}") from None
     except RecursionError:
         raise ConfigError(f"nested more than {MAX_DEPTH} levels deep") from None
-    finally:
-        loader.dispose()
 
 
 def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> dict:

@@ -21,8 +21,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     removes the temporary file (``sepaudio``'s command line turns SIGTERM into one).
     """
     path = Path(path)
-    if path.is_dir():
+    kind = special_kind(path)
+    if kind == "a folder":
         raise OutputError(f"{path}: is a folder; give a file name.")
+    if kind is not None:  # renaming onto it would replace a device node or pipe (as root, /dev/null itself)
+        raise OutputError(f"{path}: is {kind}; sepaudio writes regular files only: give a file name.")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputError(f"{path}: exists and is not writable by you; sepaudio leaves it as it is: give another "
+                          f"name, or make it writable.")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
@@ -89,6 +95,20 @@ def check_out_dir(path: str | os.PathLike, option: str = "-o") -> Path:
     if path.exists() and not path.is_dir():
         raise OutputError(f"{option} {path}: is a file, not a folder; give a folder for the outputs.")
     return path
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+def special_kind(path: str | os.PathLike) -> str | None:
+    """What ``path`` is when it exists and is not a regular file ("a FIFO (named pipe)", "a character device",
+    "a folder", ...); ``None`` for a regular file or a missing path. Links are followed."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return next((kind for test, kind in _KINDS if test(mode)), None if stat.S_ISREG(mode) else "not a regular file")
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -10,6 +10,8 @@ import os
 import pickle
 import zipfile
 
+from .fileio import special_kind
+
 #: version of the model record :meth:`~sepaudio.models.SepaudioModel.serialize` writes; 2: ConvTasNet / MiTAS /
 #: TseNet take ``filter_length`` and a ``tcn`` dict (see ``SepaudioModel.upgrade_args``)
 FORMAT_VERSION = 2
@@ -47,7 +49,10 @@ class _Unpickler(pickle.Unpickler):
 def read_summary(path: str | os.PathLike) -> dict | None:
     """``{"model", "parameters", "sample_rate", "arguments"}`` of a model file (or training checkpoint) of the
     current format that stores a summary; ``None`` for anything else (older or foreign files, other objects in the
-    pickle, unreadable files), which :func:`sepaudio.load_model` then reads and checks in full."""
+    pickle, unreadable files, anything but a regular file), which :func:`sepaudio.load_model` then reads and checks
+    in full."""
+    if special_kind(path) is not None:
+        return None
     try:
         with zipfile.ZipFile(path) as archive:
             name = next(n for n in archive.namelist() if n.endswith("data.pkl"))

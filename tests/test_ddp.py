@@ -32,8 +32,8 @@ from sepaudio.train import load_config, train
 
 SEPAUDIO = Path(sys.executable).parent / "sepaudio"  # the installed console script
 TCN = {"channels": 8, "hidden": 16, "skip_channels": 8, "blocks": 2, "repeats": 1}
-EXPECTED_FILES = ["README.md", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "config.yaml", "logs/metrics.csv",
-                  "model.pt", "training_curves.png"]
+EXPECTED_FILES = [".sepaudio-run.json", "README.md", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "config.yaml",
+                  "logs/metrics.csv", "model.pt", "training_curves.png"]
 
 
 class Probe(L.Callback):

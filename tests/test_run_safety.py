@@ -230,3 +230,48 @@ def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monke
     with pytest.raises(OSError, match="No space left"):
         io.save_checkpoint({"epoch": 2}, path)
     assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]
+
+
+def test_a_resume_refuses_settings_it_cannot_apply(tmp_path, mini_speech):
+    from sepaudio.train import train
+
+    conf = config_file(tmp_path / "c.yml", mini_speech, tmp_path / "exp")
+    train(load_config(conf))
+    saved = (tmp_path / "exp" / "config.yaml").read_text()
+    with pytest.raises(ConfigError, match=r"cannot apply optim: .*'lr': 0.001.* -> .*'lr': 0.5"):
+        train(load_config(conf, ["optim.lr=0.5", "trainer.max_epochs=2"]))
+    assert (tmp_path / "exp" / "config.yaml").read_text() == saved
+    assert train(load_config(conf, ["trainer.max_epochs=2"])) == tmp_path / "exp"  # a longer run is fine
+
+
+@pytest.mark.parametrize("n_filters, words", [(10**7, "describe 600,000,965 weights but the file holds"),
+                                               (-4, "negative dimension")])
+def test_model_file_arguments_cannot_size_a_huge_allocation(tmp_path, n_filters, words):
+    from sepaudio.errors import ModelFileError
+    from sepaudio.models import create_model, load_model
+
+    record = create_model("conv_tasnet", **TINY["args"]).serialize()
+    torch.save({**record, "model_args": {**record["model_args"], "n_filters": n_filters}}, tmp_path / "m.pt")
+    with pytest.raises(ModelFileError, match=words):
+        load_model(tmp_path / "m.pt")
+
+
+def test_outputs_never_replace_special_or_read_only_files(tmp_path):
+    from sepaudio.errors import OutputError
+    from sepaudio.fileio import write_text
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(OutputError, match="is a FIFO"):
+        write_text(fifo, "x")
+    with pytest.raises(OutputError, match="is a character device"):
+        write_text("/dev/null", "x")
+    assert Path("/dev/null").is_char_device() and fifo.is_fifo()
+    locked = tmp_path / "locked.txt"
+    locked.write_text("keep")
+    locked.chmod(0o444)
+    if os.access(locked, os.W_OK):
+        pytest.skip("root may write any file here")
+    with pytest.raises(OutputError, match="not writable"):
+        write_text(locked, "x")
+    assert locked.read_text() == "keep"

@@ -172,8 +172,11 @@ def model_from_record(record: Any, source: str | os.PathLike, expected=None) -> 
     try:
         if record["sepaudio_format"] < FORMAT_VERSION and hasattr(factory, "upgrade_args"):
             args = factory.upgrade_args(dict(args), record["sepaudio_format"])
+        _check_size(factory, args, record["state_dict"], source, name)
         model = factory(**args)
-    except (TypeError, ValueError, KeyError) as err:
+    except ModelFileError:
+        raise
+    except (TypeError, ValueError, KeyError, RuntimeError) as err:
         raise ModelFileError(f"{source}: the stored arguments of its {name} model do not build one ({err}); the file "
                              f"is damaged or was written by another version: save the model again.") from err
     if expected is not None and not isinstance(model, expected):
@@ -188,6 +191,20 @@ def model_from_record(record: Any, source: str | os.PathLike, expected=None) -> 
         raise ModelFileError(f"{source}: weights do not fit a {name} with the stored arguments: "
                              f"{' '.join(str(err).split())[:400]}") from err
     return model.eval()
+
+
+def _check_size(factory: Callable, args: dict, weights: dict, source, name: str) -> None:
+    """Refuse stored arguments that describe a model far larger than the weights stored with them (a damaged or
+    hostile file whose arguments would size a huge allocation), counting parameters on the meta device first."""
+    stored = sum(v.numel() for v in weights.values() if isinstance(v, torch.Tensor))
+    try:
+        with torch.device("meta"):
+            wanted = sum(t.numel() for t in factory(**args).state_dict().values())
+    except Exception:  # noqa: BLE001 - a constructor that cannot run on meta: built for real below, as before
+        return
+    if wanted > 2 * stored + 1_000_000:
+        raise ModelFileError(f"{source}: its {name} arguments describe {wanted:,} weights but the file holds {stored:,}; "
+                             f"the file is damaged or was not written by sepaudio: save the model again.")
 
 
 def as_batch(wav: torch.Tensor) -> tuple[torch.Tensor, bool]:

@@ -183,6 +183,7 @@ def train(config: dict, callbacks: list[L.Callback] = ()) -> Path | None:
     last = exp_dir / "checkpoints" / "last.ckpt"
     if last.exists():
         check_resume(last, model)
+        check_resumed_settings(exp_dir / "config.yaml", config)
         trainer_args["num_sanity_val_steps"] = 0
     trainer = _trainer(exp_dir, config, trainer_args, patience, extra)
     # Before anything is written: the folder must be sepaudio's, and no other training may be writing into it.
@@ -264,6 +265,31 @@ def check_resume(checkpoint: Path, model: SepaudioModel) -> None:
                             f"config" for k in differ)
         raise ConfigError(f"{checkpoint}: the run was trained with other model arguments ({changes}); resume with "
                           f"the config it was trained with, or give another exp_dir.")
+
+
+#: settings a resumed run cannot change: the checkpoint's optimiser, scheduler and random state hold the old ones
+FIXED_ON_RESUME = ("seed", "optim", "loss")
+
+
+def check_resumed_settings(saved: Path, config: dict) -> None:
+    """Refuse a resume whose config changes a setting the checkpoint fixes (see :data:`FIXED_ON_RESUME`) rather
+    than recording a change that would not apply.
+
+    Raises:
+        ConfigError: naming each changed key, with both values.
+    """
+    try:
+        before = yaml.safe_load(saved.read_text())
+    except (OSError, yaml.YAMLError):
+        return  # no readable record of the run's settings (the checkpoint itself was checked)
+    if not isinstance(before, dict):
+        return
+    changed = [f"{key}: {_plain(before.get(key))!r} -> {_plain(config.get(key))!r}" for key in FIXED_ON_RESUME
+               if _plain(before.get(key)) != _plain(config.get(key))]
+    if changed:
+        raise ConfigError(f"{saved.parent}: resuming this run cannot apply {'; '.join(changed)} (the checkpoint "
+                          f"holds the optimiser, schedule and random state of the old settings); resume with them, "
+                          f"or give another exp_dir to train with the new ones.")
 
 
 def _plain(value):
