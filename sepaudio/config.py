@@ -6,11 +6,15 @@ size, nesting and alias expansion, so a hostile file gets a :class:`~sepaudio.er
 """
 from __future__ import annotations
 
+import collections.abc
 import copy
 import difflib
 import math
 import os
 import re
+import reprlib
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,8 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["DEFAULTS", "SCHEDULES", "load_config", "check_config", "parse_yaml", "merge", "MAX_CONFIG_BYTES"]
+__all__ = ["DEFAULTS", "SCHEDULES", "load_config", "check_config", "check_arguments", "parse_yaml", "merge",
+           "MAX_CONFIG_BYTES"]
 
 DEFAULTS: dict[str, Any] = {
     "exp_dir": "exp/run",
@@ -265,18 +270,77 @@ def check_callbacks(specs: Any, source: str | os.PathLike = "config") -> None:
             raise ConfigError(f"{where}: give {{name: NAME, args: {{...}}}}, got {_short(spec)}.")
 
 
+def check_arguments(factory: Any, args: dict, where: str) -> None:
+    """Check config values against the type annotations of ``factory``'s parameters, so a wrong type is a
+    :class:`ConfigError` naming the key rather than an error from deep inside the constructor.
+
+    Plain annotations are checked (``int``, ``float``, ``str``, ``bool``, paths, ``None``, unions, sequences and
+    mappings of them); any other annotation is left to the constructor.
+
+    Raises:
+        ConfigError: ``where.key=value`` and the type it needs.
+    """
+    try:
+        hints = typing.get_type_hints(factory.__init__ if isinstance(factory, type) else factory)
+    except Exception:  # noqa: BLE001 - annotations that do not resolve: nothing to check against
+        return
+    for key, value in args.items():
+        if key in hints and not _fits(value, hints[key]):
+            raise ConfigError(f"{where}: {key}={_short(value)} is not {_type_name(hints[key])}.")
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    origin, params = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or isinstance(hint, typing.TypeVar):
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, option) for option in params)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint in (str, os.PathLike, Path) or origin is os.PathLike:
+        return isinstance(value, (str, os.PathLike))
+    if origin in (list, tuple, collections.abc.Sequence) or hint in (list, tuple, collections.abc.Sequence):
+        if not isinstance(value, (list, tuple)):
+            return False
+        inner = [p for p in params if p is not Ellipsis]
+        return len(inner) != 1 or all(_fits(v, inner[0]) for v in value)
+    if origin in (dict, collections.abc.Mapping) or hint in (dict, collections.abc.Mapping):
+        return isinstance(value, dict)
+    return True  # an annotation this check does not read: the constructor decides
+
+
+def _type_name(hint: Any) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "null",
+             os.PathLike: "a path", Path: "a path"}
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(dict.fromkeys(_type_name(h) for h in typing.get_args(hint)))
+    if typing.get_origin(hint) in (list, tuple, collections.abc.Sequence):
+        inner = [h for h in typing.get_args(hint) if h is not Ellipsis]
+        return "a list" + (f" (each item {_type_name(inner[0])})" if len(inner) == 1 else "")
+    if typing.get_origin(hint) in (dict, collections.abc.Mapping):
+        return "a mapping"
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
 def _plain_value(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return all(_plain_value(v) and not isinstance(v, (list, tuple)) for v in value)
     return value is None or isinstance(value, (str, int, float, bool))
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    """``repr`` of a config value cut to ``limit`` characters (a hostile value can be huge or self-referencing)."""
-    if isinstance(value, (dict, list)):
-        return f"a {type(value).__name__} of {len(value)} entries"
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlevel = 60, 60, 3
+
+
+def _short(value: Any) -> str:
+    """``repr`` of a config value, cut short (a hostile value can be huge or deeply nested)."""
+    return _REPR.repr(value)
 
 
 def merge(base: dict, extra: dict) -> dict:

@@ -31,7 +31,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from torch.utils.data import DataLoader
 
 from ..cards import write_card
-from ..config import DEFAULTS, check_config, merge
+from ..config import DEFAULTS, check_arguments, check_config, merge
 from ..data.registry import DATASETS
 from ..errors import ConfigError, ModelFileError, SepaudioError, Terminated
 from ..fileio import write_text
@@ -130,6 +130,7 @@ def _construct(factory, args: dict, where: str):
         bound = signature.bind(**args)
     except TypeError as err:
         raise ConfigError(f"{where}: {err}; it takes {', '.join(signature.parameters)}") from None
+    check_arguments(factory, args, where)
     passed_on = {name for p in signature.parameters.values() if p.kind is p.VAR_KEYWORD
                  for name in bound.arguments.get(p.name, {})}
     try:
