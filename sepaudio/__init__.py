@@ -2,7 +2,7 @@
 convolutions.
 
 Importing the package is cheap: the models (and torch) load on first use of :func:`load_model`,
-:func:`create_model` or :func:`list_models`.
+:func:`create_model`, :func:`list_models` or :func:`list_pretrained`.
 """
 __version__ = "0.1.0"
 
@@ -11,8 +11,8 @@ from .errors import (AudioError, ConfigError, DatasetError, MissingDependencyErr
 
 _LAZY = {"load_model", "create_model", "list_models"}
 
-__all__ = ["__version__", "load_model", "create_model", "list_models", "SepaudioError", "AudioError",
-           "ModelFileError", "DatasetError", "ConfigError", "OutputError", "MissingDependencyError"]
+__all__ = ["__version__", "load_model", "create_model", "list_models", "list_pretrained", "SepaudioError",
+           "AudioError", "ModelFileError", "DatasetError", "ConfigError", "OutputError", "MissingDependencyError"]
 
 
 def __getattr__(name: str):
@@ -20,4 +20,8 @@ def __getattr__(name: str):
         from . import models
 
         return getattr(models, name)
+    if name == "list_pretrained":
+        from .pretrained import list_pretrained
+
+        return list_pretrained
     raise AttributeError(f"module 'sepaudio' has no attribute {name!r}")
