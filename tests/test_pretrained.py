@@ -2,6 +2,8 @@
 (torchaudio's bundle, Asteroid's ConvTasNet files and Hub repositories, from pre-filled caches, no network), and
 the Hub layout ``save_pretrained`` writes."""
 import json
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +13,7 @@ import sepaudio
 from sepaudio import ModelFileError, OutputError, load_model
 from sepaudio.cards import CONFIG_FILE, IVECTOR_WEIGHTS, WEIGHTS_FILE, parse_card, write_card
 from sepaudio.cli import main
-from sepaudio.models import MiTAS, TseNet, create_model
+from sepaudio.models import MiTAS, TseNet, create_model, list_models
 from sepaudio.speaker import IVectorExtractor
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
@@ -268,3 +270,11 @@ def test_bad_folders_are_named(tmp_path):
         model.save_pretrained(run)
     with pytest.raises(OutputError, match="is a file"):
         model.save_pretrained(run / "model.pt")
+
+
+def test_zoo_page_lists_every_pretrained_name():
+    zoo = (Path(__file__).resolve().parents[1] / "docs" / "zoo.md").read_text(encoding="utf-8")
+    names = re.findall(r"^\| `([^`]+)` \|", zoo, re.M)
+    assert sorted(n for n in names if "/" in n or ":" in n) == sorted(sepaudio.list_pretrained())
+    backbones = [n for n in names if "/" not in n and ":" not in n]
+    assert backbones and set(backbones) <= set(list_models())
