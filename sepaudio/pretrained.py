@@ -19,6 +19,7 @@ files hold them) or safetensors.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import torch
 from .cards import CONFIG_FILE, IVECTOR_FILE, IVECTOR_WEIGHTS, MODEL_FILE, WEIGHTS_FILE, write_card
 from .errors import ModelFileError, OutputError
 from .fileio import atomic_path, write_text
+from .modelfile import FORMAT_VERSION
 from .optional import require
 
 TORCHAUDIO = "torchaudio:"
@@ -168,7 +170,7 @@ def asteroid_record(record: dict, source: str | os.PathLike) -> dict:
     if args["out_chan"] not in (None, args["in_chan"]):
         refuse("out_chan", f"masks of another size than the {args['in_chan']} encoder channels")
     rate = args["sample_rate"]
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate != int(rate) or rate <= 0:
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or rate != int(rate) or rate <= 0:
         refuse("sample_rate", "not a whole number of samples per second")
     n_blocks, n_repeats = args["n_blocks"], args["n_repeats"]
     model_args = {
@@ -180,8 +182,6 @@ def asteroid_record(record: dict, source: str | os.PathLike) -> dict:
         "encoder_activation": _ENCODER_ACTS[args["encoder_activation"]], "framing": "asteroid",
     }
     last = n_blocks * n_repeats - 1 if isinstance(n_blocks, int) and isinstance(n_repeats, int) else -1
-    from .modelfile import FORMAT_VERSION
-
     return {"sepaudio_format": FORMAT_VERSION, "model": "conv_tasnet", "model_args": model_args,
             "state_dict": _asteroid_weights(record["state_dict"], last),
             "versions": (record.get("infos") or {}).get("software_versions")}
@@ -218,11 +218,22 @@ def save_pretrained(model: Any, folder: str | os.PathLike, config: dict | None =
         raise OutputError(f"{folder}: holds {MODEL_FILE} (a training run's model); save_pretrained into another "
                           f"folder, so that one folder holds one model.")
     record = model.serialize()
-    folder.mkdir(parents=True, exist_ok=True)
-    weights = {k: v for k, v in record["state_dict"].items() if not k.startswith("ivector_extractor.")}  # its own file
-    _write_safetensors(safetensors, folder / WEIGHTS_FILE, weights)
     extractor = getattr(model, "ivector_extractor", None) if record["model_args"].get("conditioning") == "ivector" \
         else None
+    described = {"library_name": "sepaudio", "sepaudio_format": record["sepaudio_format"], "model": record["model"],
+                 "sample_rate": record["summary"]["sample_rate"], "parameters": record["summary"]["parameters"],
+                 "model_args": record["model_args"], "versions": record["versions"]}
+    if extractor is not None:
+        described["ivector_extractor"] = IVECTOR_WEIGHTS
+    try:
+        described = json.dumps(described, indent=2) + "\n"
+    except (TypeError, ValueError) as err:
+        raise OutputError(f"{folder}: the model's arguments are not plain values that config.json can hold ({err}); "
+                          f"build the model from numbers, strings, lists and dicts.") from err
+    folder.mkdir(parents=True, exist_ok=True)
+    # model.state_dict(), not the record's CPU copies: weights the model shares are one tensor there, stored once
+    weights = {k: v for k, v in model.state_dict().items() if not k.startswith("ivector_extractor.")}  # own file
+    _write_safetensors(safetensors, folder / WEIGHTS_FILE, weights)
     if extractor is not None:
         setup = {"sample_rate": extractor.sample_rate, "n_components": extractor.ubm.n_components,
                  "rank": extractor.rank, "lda_dim": extractor.lda_dim, "features": extractor.features.to_dict()}
@@ -231,12 +242,7 @@ def save_pretrained(model: Any, folder: str | os.PathLike, config: dict | None =
     else:
         (folder / IVECTOR_WEIGHTS).unlink(missing_ok=True)  # of an earlier save into this folder
     write_card(folder, model, config, ivector_file=IVECTOR_WEIGHTS if extractor is not None else None)
-    described = {"library_name": "sepaudio", "sepaudio_format": record["sepaudio_format"], "model": record["model"],
-                 "sample_rate": record["summary"]["sample_rate"], "parameters": record["summary"]["parameters"],
-                 "model_args": record["model_args"], "versions": record["versions"]}
-    if extractor is not None:
-        described["ivector_extractor"] = IVECTOR_WEIGHTS
-    write_text(folder / CONFIG_FILE, json.dumps(described, indent=2) + "\n")  # last: the layout is whole now
+    write_text(folder / CONFIG_FILE, described)  # last: the layout is whole now
     return folder
 
 
@@ -300,9 +306,11 @@ def attach_ivector_extractor(model: Any, folder: Path) -> None:
     Raises:
         ModelFileError: an unreadable extractor, or one whose dimension or rate does not fit the model.
     """
-    if model.model_args.get("conditioning") != "ivector" or not hasattr(model, "speaker_net"):
-        return
+    from .models import TseNet
     from .speaker import IVectorExtractor, load_ivector_extractor
+
+    if not isinstance(model, TseNet) or model.conditioning != "ivector":
+        return
 
     path = folder / IVECTOR_WEIGHTS
     if path.is_file():
