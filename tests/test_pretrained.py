@@ -278,3 +278,22 @@ def test_zoo_page_lists_every_pretrained_name():
     assert sorted(n for n in names if "/" in n or ":" in n) == sorted(sepaudio.list_pretrained())
     backbones = [n for n in names if "/" not in n and ":" not in n]
     assert backbones and set(backbones) <= set(list_models())
+
+
+def test_asteroid_settings_of_conv_tasnet():
+    from sepaudio.models import ConvTasNet
+
+    small = dict(n_filters=16, filter_length=8, tcn={**TINY_TCN, "causal": True, "norm": "cLN"})
+    plain, relu = ConvTasNet(**small), ConvTasNet(**small, encoder_activation="relu", framing="asteroid")
+    relu.load_state_dict(plain.state_dict())  # the same weights and names
+    x = torch.randn(1, 1003)
+    with torch.no_grad():
+        out = relu(x)
+    assert out.shape == (1, 2, 1003) and torch.all(out[..., -3:] == 0)  # after the last whole window: zeros
+    assert plain.streamer() is not None
+    with pytest.raises(ValueError, match="streaming takes Conv-TasNets of framing='centered'"):
+        relu.streamer()
+    with pytest.raises(ValueError, match="unknown framing 'middle'"):
+        ConvTasNet(**small, framing="middle")
+    with pytest.raises(ValueError, match="unknown encoder_activation 'tanh'"):
+        ConvTasNet(**small, encoder_activation="tanh")
