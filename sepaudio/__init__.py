@@ -9,19 +9,19 @@ __version__ = "0.1.0"
 from .errors import (AudioError, ConfigError, DatasetError, MissingDependencyError, ModelFileError,  # noqa: E402
                      OutputError, SepaudioError)
 
-_LAZY = {"load_model", "create_model", "list_models"}
+_LAZY = {"create_model", "list_models"}
 
 __all__ = ["__version__", "load_model", "create_model", "list_models", "list_pretrained", "SepaudioError",
            "AudioError", "ModelFileError", "DatasetError", "ConfigError", "OutputError", "MissingDependencyError"]
 
 
 def __getattr__(name: str):
+    if name in ("load_model", "list_pretrained"):
+        from . import pretrained
+
+        return getattr(pretrained, name)
     if name in _LAZY:
         from . import models
 
         return getattr(models, name)
-    if name == "list_pretrained":
-        from .pretrained import list_pretrained
-
-        return list_pretrained
     raise AttributeError(f"module 'sepaudio' has no attribute {name!r}")

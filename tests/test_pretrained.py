@@ -115,7 +115,7 @@ def test_asteroid_hub_id_from_a_prefilled_cache(offline_hub, tmp_path):
 
 
 def test_asteroid_files_sepaudio_cannot_express_are_refused(tmp_path):
-    from sepaudio.pretrained import asteroid_record
+    from sepaudio.formats import asteroid_record
 
     base = {"model_name": "ConvTasNet", "model_args": {"n_src": 2}, "state_dict": {}}
     cases = {"skip_chan": ({"skip_chan": 0}, "residual path"), "mask_act": ({"mask_act": "tanh"}, "mask activ"),

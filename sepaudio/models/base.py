@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .. import __version__
+from .. import __version__, formats
 from ..cards import resolve_model_path
 from ..errors import ConfigError, ModelFileError
 from ..fileio import atomic_path
@@ -134,23 +134,20 @@ class SepaudioModel(nn.Module):
             OutputError: ``folder`` is a file or holds ``model.pt``.
             MissingDependencyError: the ``safetensors`` package is missing.
         """
-        from ..pretrained import save_pretrained
-
-        return save_pretrained(self, folder, config)
+        return formats.save_pretrained(self, folder, config)
 
 
 def load_model(path: str | os.PathLike, expected: type | tuple[type, ...] | None = None) -> SepaudioModel:
     """Rebuild a model saved by :meth:`SepaudioModel.save` / :meth:`SepaudioModel.save_pretrained`, a
-    ``sepaudio train`` checkpoint, or a pretrained model of another toolkit (see :mod:`sepaudio.pretrained`).
+    ``sepaudio train`` checkpoint, or a pretrained model of another toolkit (see :mod:`sepaudio.formats`).
+    :func:`sepaudio.load_model` calls this and also gives an i-vector TseNet the extractor of its folder.
 
     Args:
         path: the model file; a model folder (``model.pt`` + ``README.md`` card, or ``save_pretrained``'s
             ``model.safetensors`` + ``config.json``); a Hugging Face Hub repository id ``owner/name`` holding one
             (see :func:`sepaudio.cards.resolve_model_path`); ``"torchaudio:CONVTASNET_BASE_LIBRI2MIX"`` (a
             torchaudio Conv-TasNet bundle); or an Asteroid Conv-TasNet file, folder or Hub id (``pytorch_model.bin``,
-            e.g. ``"JorisCos/ConvTasNet_Libri2Mix_sepclean_8k"``). :func:`sepaudio.list_pretrained` names the
-            known pretrained ones. An i-vector TseNet whose folder holds its extractor (``ivector.safetensors`` or
-            ``ivector.pt``) gets it as ``model.ivector_extractor``.
+            e.g. ``"JorisCos/ConvTasNet_Libri2Mix_sepclean_8k"``).
         expected: class(es) the caller can use; another kind raises :class:`ModelFileError`.
 
     Raises:
@@ -158,16 +155,16 @@ def load_model(path: str | os.PathLike, expected: type | tuple[type, ...] | None
             unknown model name or torchaudio bundle, weights that cannot be fetched, an Asteroid setting sepaudio
             cannot express, or not of the ``expected`` kind.
     """
-    from .. import pretrained  # lazy: it builds on the models
-
-    if str(path).startswith(pretrained.TORCHAUDIO):
-        return model_from_record(pretrained.torchaudio_record(str(path)[len(pretrained.TORCHAUDIO):]), path, expected)
+    if str(path).startswith(formats.TORCHAUDIO):
+        reference, rate = formats.torchaudio_model(str(path)[len(formats.TORCHAUDIO):])
+        record = MODELS.get("conv_tasnet").from_torchaudio(reference, sample_rate=rate).serialize()
+        return model_from_record(record, path, expected)
     path = resolve_model_path(path)
     if path.suffix == ".safetensors":
-        record = pretrained.pretrained_record(path)
+        record = formats.pretrained_record(path)
     else:
         try:
-            record = pretrained.read_torch_file(path)
+            record = formats.read_torch_file(path)
         except Exception as err:  # torch raises many types for truncated / foreign files
             raise ModelFileError(f"{path}: not a readable model file: {unreadable_reason(err)}") from err
     if isinstance(record, dict) and isinstance(record.get("sepaudio_model"), dict) and \
@@ -175,11 +172,9 @@ def load_model(path: str | os.PathLike, expected: type | tuple[type, ...] | None
         # A training checkpoint: the model's record without weights, and the training module's state dict.
         weights = {k[len("model."):]: v for k, v in record["state_dict"].items() if k.startswith("model.")}
         record = {**record["sepaudio_model"], "state_dict": weights}
-    elif pretrained.is_asteroid(record):
-        record = pretrained.asteroid_record(record, path)
-    model = model_from_record(record, path, expected)
-    pretrained.attach_ivector_extractor(model, path.parent)
-    return model
+    elif formats.is_asteroid(record):
+        record = formats.asteroid_record(record, path)
+    return model_from_record(record, path, expected)
 
 
 def unreadable_reason(err: Exception) -> str:
