@@ -110,6 +110,10 @@ class ConvTasNet(EncoderMaskerDecoder):
         self.framing = framing
 
     def forward(self, wav: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Separate; the output is as long as the input in both framings.
+
+        Shape: ``(batch, time)`` | ``(time)`` | ``(batch, 1, time)`` -> ``(batch, n_src, time)`` | ``(n_src, time)``.
+        """
         est = super().forward(wav, cond)
         missing = wav.shape[-1] - est.shape[-1]  # asteroid framing: the samples after the last whole window
         return F.pad(est, (0, missing)) if missing > 0 else est
