@@ -130,7 +130,8 @@ def test_asteroid_files_sepaudio_cannot_express_are_refused(tmp_path):
     with pytest.raises(ModelFileError, match="an Asteroid DPRNNTasNet; sepaudio converts Asteroid's ConvTasNet only"):
         asteroid_record({**base, "model_name": "DPRNNTasNet"}, "f.pth")
     # a file whose weights do not fit its arguments: named by the loader, not a torch traceback
-    torch.save({**base, "state_dict": {"masker.bottleneck.1.weight": torch.zeros(3)}}, tmp_path / "bad.pth")
+    torch.save({**base, "model_args": TINY_ASTEROID, "state_dict": {"masker.bottleneck.1.weight": torch.zeros(3)}},
+               tmp_path / "bad.pth")
     with pytest.raises(ModelFileError, match="weights do not fit a conv_tasnet"):
         load_model(tmp_path / "bad.pth")
 
