@@ -2,20 +2,24 @@
 convolutions.
 
 Importing the package is cheap: the models (and torch) load on first use of :func:`load_model`,
-:func:`create_model` or :func:`list_models`.
+:func:`create_model`, :func:`list_models` or :func:`list_pretrained`.
 """
 __version__ = "0.1.0"
 
 from .errors import (AudioError, ConfigError, DatasetError, MissingDependencyError, ModelFileError,  # noqa: E402
                      OutputError, SepaudioError)
 
-_LAZY = {"load_model", "create_model", "list_models"}
+_LAZY = {"create_model", "list_models"}
 
-__all__ = ["__version__", "load_model", "create_model", "list_models", "SepaudioError", "AudioError",
-           "ModelFileError", "DatasetError", "ConfigError", "OutputError", "MissingDependencyError"]
+__all__ = ["__version__", "load_model", "create_model", "list_models", "list_pretrained", "SepaudioError",
+           "AudioError", "ModelFileError", "DatasetError", "ConfigError", "OutputError", "MissingDependencyError"]
 
 
 def __getattr__(name: str):
+    if name in ("load_model", "list_pretrained"):
+        from . import pretrained
+
+        return getattr(pretrained, name)
     if name in _LAZY:
         from . import models
 

@@ -4,6 +4,9 @@ A model folder holds ``model.pt``, ``README.md`` (a Hugging Face model card: YAM
 ``library_name: sepaudio``, ``pipeline_tag``, ``tags`` and a ``sepaudio`` entry with the model's name, task,
 parameter count, sample rate and evaluation figures; then sections on the task, data, configuration, evaluation and
 the commands that use it) and, for an i-vector TseNet, ``ivector.pt`` (its i-vector extractor).
+``model.save_pretrained(folder)`` writes the Hub layout instead: the card, ``model.safetensors``, ``config.json``
+and, for an i-vector TseNet, ``ivector.safetensors``. An Asteroid model folder or repository holds
+``pytorch_model.bin``.
 :func:`resolve_model_path` turns a model file, such a folder or a Hub repository id (``owner/name``, downloaded once
 into the Hugging Face cache, which ``HF_HUB_OFFLINE=1`` reads without a network) into the model file to load.
 
@@ -24,6 +27,10 @@ from .errors import ModelFileError
 from .fileio import atomic_path, write_text
 
 MODEL_FILE, CARD_FILE, IVECTOR_FILE = "model.pt", "README.md", "ivector.pt"
+#: the files of the layout :meth:`~sepaudio.models.SepaudioModel.save_pretrained` writes
+WEIGHTS_FILE, CONFIG_FILE, IVECTOR_WEIGHTS = "model.safetensors", "config.json", "ivector.safetensors"
+#: the weights file of an Asteroid model folder or Hub repository
+ASTEROID_FILE = "pytorch_model.bin"
 #: task -> (Hugging Face pipeline tag, task tag, title, what the model does)
 TASKS = {
     "separation": ("audio-to-audio", "speech-separation", "Blind speech separation",
@@ -34,9 +41,9 @@ TASKS = {
                        "labels audio clips"),
 }
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-_MODEL_SUFFIXES = (".pt", ".ckpt", ".pth")
-__all__ = ["MODEL_FILE", "CARD_FILE", "IVECTOR_FILE", "task_of", "render_card", "parse_card", "write_card",
-           "update_card", "resolve_model_path"]
+_MODEL_SUFFIXES = (".pt", ".ckpt", ".pth", ".bin", ".safetensors")
+__all__ = ["MODEL_FILE", "CARD_FILE", "IVECTOR_FILE", "WEIGHTS_FILE", "CONFIG_FILE", "IVECTOR_WEIGHTS", "ASTEROID_FILE",
+           "task_of", "render_card", "parse_card", "write_card", "update_card", "resolve_model_path"]
 
 
 def task_of(model: Any) -> str:
@@ -99,8 +106,8 @@ def _usage_section(meta: dict) -> str:
         "classification": f"sepaudio classify --model {repo} clip.wav\n"
                           f"sepaudio segment --model {repo} recording.wav -o timelines/",
     }
-    note = (f"\nThe folder's `{IVECTOR_FILE}` is the i-vector extractor the model was trained with; `extract` uses "
-            f"it unless `--ivector-model` names another.\n" if meta.get("ivector_extractor") else "")
+    note = (f"\nThe folder's `{meta['ivector_extractor']}` is the i-vector extractor the model was trained with; "
+            f"`extract` uses it unless `--ivector-model` names another.\n" if meta.get("ivector_extractor") else "")
     return "\n".join([
         "## Usage", "",
         f"`--model` and `sepaudio.load_model` take this folder or its Hub repository id ({repo}).", "",
@@ -137,7 +144,8 @@ def parse_card(path: str | os.PathLike) -> tuple[dict, str]:
     return front, match.group(2)
 
 
-def write_card(folder: str | os.PathLike, model: Any, config: dict | None = None) -> Path:
+def write_card(folder: str | os.PathLike, model: Any, config: dict | None = None,
+               ivector_file: str | None = None) -> Path:
     """Write ``folder/README.md`` for ``model`` (atomically) and, for an i-vector TseNet trained with an extractor
     file named in ``config`` (``data.train.extractor``), copy that file to ``folder/ivector.pt``.
 
@@ -145,6 +153,8 @@ def write_card(folder: str | os.PathLike, model: Any, config: dict | None = None
         folder: the model folder (``model.pt`` is there or will be).
         model: a sepaudio model.
         config: the training config.
+        ivector_file: the name of the i-vector extractor already written in the folder (``save_pretrained``'s
+            ``ivector.safetensors``); then nothing is copied.
 
     Returns:
         The card's path.
@@ -154,13 +164,15 @@ def write_card(folder: str | os.PathLike, model: Any, config: dict | None = None
             "sample_rate": int(model.sample_rate)}
     if getattr(model, "labels", None):
         meta["labels"] = list(model.labels)
-    if model.model_args.get("conditioning") == "ivector":
+    if model.model_args.get("conditioning") == "ivector" and ivector_file is None:
         extractor = ((config or {}).get("data", {}).get("train") or {}).get("extractor")
         if extractor and Path(extractor).is_file() and Path(extractor).resolve() != (folder / IVECTOR_FILE).resolve():
             with atomic_path(folder / IVECTOR_FILE) as tmp:
                 shutil.copyfile(extractor, tmp)
         if (folder / IVECTOR_FILE).is_file():
-            meta["ivector_extractor"] = IVECTOR_FILE
+            ivector_file = IVECTOR_FILE
+    if ivector_file:
+        meta["ivector_extractor"] = ivector_file
     meta["evaluation"] = {}
     return write_text(folder / CARD_FILE, render_card(meta, config))
 
@@ -195,13 +207,14 @@ def update_card(path: str | os.PathLike, split: str, data: str, summary: dict) -
 
 
 def resolve_model_path(source: str | os.PathLike) -> Path:
-    """The model file that ``source`` names: a file as it is, a model folder's ``model.pt`` (its card checked), or
-    the ``model.pt`` of a Hugging Face Hub repository ``owner/name`` (downloaded once into the Hugging Face cache,
-    ``HF_HUB_CACHE`` / ``HF_HOME``; with ``HF_HUB_OFFLINE=1`` only the cache is read).
+    """The model file that ``source`` names: a file as it is; in a folder, ``model.safetensors`` (with its
+    ``config.json``, written by ``save_pretrained``), ``model.pt`` (its card checked) or an Asteroid model's
+    ``pytorch_model.bin``; or that file of a Hugging Face Hub repository ``owner/name`` (downloaded once into the
+    Hugging Face cache, ``HF_HUB_CACHE`` / ``HF_HOME``; with ``HF_HUB_OFFLINE=1`` only the cache is read).
 
     Raises:
-        ModelFileError: a missing file or folder that is no repository id, a folder without ``model.pt`` or with a
-            missing or malformed card, or a repository that cannot be fetched (naming it and why).
+        ModelFileError: a missing file or folder that is no repository id, a folder of none of these layouts or
+            with a missing or malformed card, or a repository that cannot be fetched (naming it and why).
     """
     path = Path(source)
     if path.is_file():
@@ -217,8 +230,19 @@ def resolve_model_path(source: str | os.PathLike) -> Path:
 
 def _model_in_folder(folder: Path, source: str | None = None) -> Path:
     where = f"{source} ({folder})" if source else str(folder)
+    weights, config = (folder / WEIGHTS_FILE).is_file(), (folder / CONFIG_FILE).is_file()
+    if weights and config:
+        return folder / WEIGHTS_FILE
+    if weights or (config and not (folder / MODEL_FILE).is_file()):
+        found, missing = (WEIGHTS_FILE, CONFIG_FILE) if weights else (CONFIG_FILE, WEIGHTS_FILE)
+        raise ModelFileError(f"{where}: holds {found} but not {missing}; a folder written by model.save_pretrained "
+                             f"holds both (save the model again).")
     if not (folder / MODEL_FILE).is_file():
-        raise ModelFileError(f"{where}: a model folder holds {MODEL_FILE} and {CARD_FILE}; {MODEL_FILE} is missing.")
+        if (folder / ASTEROID_FILE).is_file():
+            return folder / ASTEROID_FILE
+        raise ModelFileError(f"{where}: a model folder holds {MODEL_FILE} and {CARD_FILE}; {MODEL_FILE} is missing "
+                             f"(a folder written by model.save_pretrained holds {WEIGHTS_FILE} and {CONFIG_FILE}, an "
+                             f"Asteroid model {ASTEROID_FILE}).")
     parse_card(folder / CARD_FILE)
     return folder / MODEL_FILE
 

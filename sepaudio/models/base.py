@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .. import __version__
+from .. import __version__, formats
 from ..cards import resolve_model_path
 from ..errors import ConfigError, ModelFileError
 from ..fileio import atomic_path
@@ -117,29 +117,63 @@ class SepaudioModel(nn.Module):
             torch.save(self.serialize(), tmp)
         return Path(path)
 
+    def save_pretrained(self, folder: str | os.PathLike, config: dict | None = None) -> Path:
+        """Write the model as a Hugging Face Hub folder that :func:`load_model` reads back (without a network):
+        the model card ``README.md``, ``model.safetensors`` (the weights; shared weights stored once),
+        ``config.json`` (model name, arguments, format version, sample rate) and, for an i-vector TseNet with
+        ``ivector_extractor`` set, ``ivector.safetensors``. Each file is written atomically, ``config.json`` last.
+
+        Args:
+            folder: created if missing; not a folder holding a training run's ``model.pt``.
+            config: the training config, shown in the card.
+
+        Returns:
+            ``folder``.
+
+        Raises:
+            OutputError: ``folder`` is a file or holds ``model.pt``.
+            MissingDependencyError: the ``safetensors`` package is missing.
+        """
+        return formats.save_pretrained(self, folder, config)
+
 
 def load_model(path: str | os.PathLike, expected: type | tuple[type, ...] | None = None) -> SepaudioModel:
-    """Rebuild a model saved by :meth:`SepaudioModel.save` or a ``sepaudio train`` checkpoint.
+    """Rebuild a model saved by :meth:`SepaudioModel.save` / :meth:`SepaudioModel.save_pretrained`, a
+    ``sepaudio train`` checkpoint, or a pretrained model of another toolkit (see :mod:`sepaudio.formats`).
+    :func:`sepaudio.load_model` calls this and also gives an i-vector TseNet the extractor of its folder.
 
     Args:
-        path: the model file, a model folder (``model.pt`` + ``README.md`` card) or a Hugging Face Hub repository
-            id ``owner/name`` holding one (see :func:`sepaudio.cards.resolve_model_path`).
+        path: the model file; a model folder (``model.pt`` + ``README.md`` card, or ``save_pretrained``'s
+            ``model.safetensors`` + ``config.json``); a Hugging Face Hub repository id ``owner/name`` holding one
+            (see :func:`sepaudio.cards.resolve_model_path`); ``"torchaudio:CONVTASNET_BASE_LIBRI2MIX"`` (a
+            torchaudio Conv-TasNet bundle); or an Asteroid Conv-TasNet file, folder or Hub id (``pytorch_model.bin``,
+            e.g. ``"JorisCos/ConvTasNet_Libri2Mix_sepclean_8k"``).
         expected: class(es) the caller can use; another kind raises :class:`ModelFileError`.
 
     Raises:
         ModelFileError: missing, corrupt or foreign file, a folder or repository without a model and a valid card,
-            unknown model name, or not of the ``expected`` kind.
+            unknown model name or torchaudio bundle, weights that cannot be fetched, an Asteroid setting sepaudio
+            cannot express, or not of the ``expected`` kind.
     """
+    if str(path).startswith(formats.TORCHAUDIO):
+        reference, rate = formats.torchaudio_model(str(path)[len(formats.TORCHAUDIO):])
+        record = MODELS.get("conv_tasnet").from_torchaudio(reference, sample_rate=rate).serialize()
+        return model_from_record(record, path, expected)
     path = resolve_model_path(path)
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for truncated / foreign files
-        raise ModelFileError(f"{path}: not a readable model file: {unreadable_reason(err)}") from err
+    if path.suffix == ".safetensors":
+        record = formats.pretrained_record(path)
+    else:
+        try:
+            record = formats.read_torch_file(path)
+        except Exception as err:  # torch raises many types for truncated / foreign files
+            raise ModelFileError(f"{path}: not a readable model file: {unreadable_reason(err)}") from err
     if isinstance(record, dict) and isinstance(record.get("sepaudio_model"), dict) and \
             isinstance(record.get("state_dict"), dict):
         # A training checkpoint: the model's record without weights, and the training module's state dict.
         weights = {k[len("model."):]: v for k, v in record["state_dict"].items() if k.startswith("model.")}
         record = {**record["sepaudio_model"], "state_dict": weights}
+    elif formats.is_asteroid(record):
+        record = formats.asteroid_record(record, path)
     return model_from_record(record, path, expected)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import fields
 
 import torch
+import torch.nn.functional as F
+from asteroid_filterbanks import Encoder
 
 from ..filterbanks import make_filterbank
 from ..nn import TCNConfig, TCNMasker
@@ -38,6 +40,20 @@ def upgrade_tcn_args(cls, args: dict, version: int) -> dict:
     return {**args, "tcn": tcn}
 
 
+ENCODER_ACTIVATIONS = (None, "relu")
+FRAMINGS = ("centered", "asteroid")
+
+
+class ReLUEncoder(Encoder):
+    """An asteroid-filterbanks encoder followed by a ReLU (same weights and names as the plain one).
+
+    Shape: as :class:`asteroid_filterbanks.Encoder`.
+    """
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return torch.relu(super().forward(waveform))
+
+
 @register_model("conv_tasnet")
 class ConvTasNet(EncoderMaskerDecoder):
     """Conv-TasNet. Defaults are torchaudio's (4,984,881 parameters for two sources).
@@ -50,6 +66,12 @@ class ConvTasNet(EncoderMaskerDecoder):
         mask_act: ``sigmoid`` | ``relu`` | ``softmax``.
         tcn: fields of :class:`~sepaudio.nn.TCNConfig` (B, H, Sc, P, X, R, norm, causal, share) over
             ``tcn_defaults``; causal models take ``norm: cLN`` or ``cwLN``.
+        encoder_activation: ``None`` or ``relu``, applied to the encoder output that the masker reads and the
+            masks multiply (Asteroid's ``encoder_activation``).
+        framing: ``centered``: ``L // 2`` zeros at both ends and the end padded so that the frames cover every
+            sample (torchaudio's convention); ``asteroid``: no padding, frames only over whole windows of the
+            input, and the samples after the last whole window come out as zeros (Asteroid's convention, which
+            its trained models need to give their outputs exactly).
 
     Shape:
         ``(batch, time)`` -> ``(batch, n_src, time)``.
@@ -69,12 +91,54 @@ class ConvTasNet(EncoderMaskerDecoder):
         stride: int | None = None,
         mask_act: str = "sigmoid",
         tcn: dict | None = None,
+        encoder_activation: str | None = None,
+        framing: str = "centered",
     ):
+        if encoder_activation not in ENCODER_ACTIVATIONS:
+            raise ValueError(f"unknown encoder_activation {encoder_activation!r}; choose one of {ENCODER_ACTIVATIONS}")
+        if framing not in FRAMINGS:
+            raise ValueError(f"unknown framing {framing!r}; choose one of {FRAMINGS}")
         encoder, decoder = make_filterbank(filterbank, n_filters=n_filters, filter_length=filter_length, stride=stride,
                                            sample_rate=sample_rate)
+        if encoder_activation == "relu":
+            encoder = ReLUEncoder(encoder.filterbank, padding=encoder.padding)
+        if framing == "asteroid":
+            encoder.padding = decoder.padding = 0
         masker = TCNMasker(encoder.filterbank.n_feats_out, n_src, tcn_config(tcn, self.tcn_defaults),
                            mask_act=mask_act)
         super().__init__(encoder, masker, decoder, sample_rate)
+        self.framing = framing
+
+    def forward(self, wav: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Separate; the output is as long as the input in both framings.
+
+        Shape: ``(batch, time)`` | ``(time)`` | ``(batch, 1, time)`` -> ``(batch, n_src, time)`` | ``(n_src, time)``.
+        """
+        est = super().forward(wav, cond)
+        missing = wav.shape[-1] - est.shape[-1]  # asteroid framing: the samples after the last whole window
+        return F.pad(est, (0, missing)) if missing > 0 else est
+
+    def pad(self, wav: torch.Tensor) -> torch.Tensor:
+        """As :meth:`EncoderMaskerDecoder.pad`; with ``framing="asteroid"`` only an input shorter than one window
+        is padded (to one window).
+
+        Shape: ``(batch, time)`` -> ``(batch, time + extra)``.
+        """
+        if self.framing == "centered":
+            return super().pad(wav)
+        short = self.encoder.filterbank.kernel_size - wav.shape[-1]
+        return F.pad(wav, (0, short)) if short > 0 else wav
+
+    def streamer(self, cond: torch.Tensor | None = None, batch: int = 1):
+        """As :meth:`EncoderMaskerDecoder.streamer`, for the ``centered`` framing without encoder activation.
+
+        Raises:
+            ValueError: an ``asteroid`` framing or an encoder activation (the stream step knows neither).
+        """
+        if self.framing != "centered" or isinstance(self.encoder, ReLUEncoder):
+            raise ValueError("streaming takes Conv-TasNets of framing='centered' without encoder_activation; this "
+                             "one (converted from Asteroid?) runs whole recordings or chunks only")
+        return super().streamer(cond, batch)
 
     @classmethod
     def from_torchaudio(cls, model: torch.nn.Module, sample_rate: int = 8000) -> "ConvTasNet":
