@@ -128,7 +128,8 @@ def _as_tensor(data: Any, name: str) -> tuple[torch.Tensor, Any, torch.device]:
         if kind != "f":
             raise AudioError(f"{name}: a numpy array of dtype {data.dtype}; give float samples in [-1, 1] (or "
                              f"integer PCM).")
-        return torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)), dtype, torch.device("cpu")
+        data = np.asarray(data, dtype=np.float32, order="C")  # no copy of a float32 array
+        return torch.from_numpy(data if data.flags.writeable else data.copy()), dtype, torch.device("cpu")
     if isinstance(data, torch.Tensor):
         data = data.detach()
         if data.is_floating_point():

@@ -240,7 +240,7 @@ class EncoderMaskerDecoder(SepaudioModel):
                 raise ConfigError("the fused fast path (model.fast(...)) gives no gradients, and the input requires "
                                   "them; call model.fast(None) to differentiate through the model.")
             with torch.no_grad():  # the fused masker's inference tensors cannot enter an autograd graph
-                return self.forward(wav, cond)
+                return EncoderMaskerDecoder.forward(self, wav, cond)
         wav, unbatched = as_batch(wav)
         length = wav.shape[-1]
         rep = self.encoder(self.pad(wav).unsqueeze(1))
