@@ -313,10 +313,10 @@ class EncoderMaskerDecoder(SepaudioModel):
             raise ModelFileError(f"a {self.registered_name} model needs {', '.join(self.input_keys)}, not the mixture "
                                  f"alone; use model.extract(mixture, enrollment).")
         wav, restore = to_model(audio, self.sample_rate, sample_rate, "mixture")
-        return restore(self.chunked(wav, lambda chunk, _: self(chunk), chunk_seconds, overlap_seconds,
+        return restore(self._chunked(wav, lambda chunk, _: self(chunk), chunk_seconds, overlap_seconds,
                                     align_sources=self.n_src > 1))
 
-    def chunked(self, wav: torch.Tensor, fn: Callable[[torch.Tensor, int], torch.Tensor], chunk_seconds: float,
+    def _chunked(self, wav: torch.Tensor, fn: Callable[[torch.Tensor, int], torch.Tensor], chunk_seconds: float,
                 overlap_seconds: float, align_sources: bool = False) -> torch.Tensor:
         """``fn(chunk, item)`` over every item of a batch, chunk by chunk (:func:`sepaudio.inference.process_tensor`),
         in eval mode under ``torch.inference_mode``; chunks are moved to the model's device.
@@ -328,9 +328,9 @@ class EncoderMaskerDecoder(SepaudioModel):
 
         device = next(self.parameters()).device
         with eval_mode(self), torch.inference_mode():
-            return torch.stack([process_tensor(item, lambda chunk: fn(chunk.to(device), i), self.sample_rate,
-                                               chunk_seconds, overlap_seconds, align_sources)
-                                for i, item in enumerate(wav)])
+            outs = [process_tensor(item, lambda chunk: fn(chunk.to(device), i), self.sample_rate, chunk_seconds,
+                                   overlap_seconds, align_sources) for i, item in enumerate(wav)]
+        return outs[0].unsqueeze(0) if len(outs) == 1 else torch.stack(outs)  # one item: no copy
 
     def _masks(self, rep: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """The masker's masks, through the path :meth:`fast` chose. Shape: as the masker."""

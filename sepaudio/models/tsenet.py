@@ -216,7 +216,7 @@ class TseNet(EncoderMaskerDecoder):
             raise AudioError(f"{embedding.shape[0]} enrollments for a batch of {wav.shape[0]} mixtures; give one "
                              f"enrollment for all of them, or one per mixture.")
         last = embedding.shape[0] - 1
-        out = self.chunked(wav, lambda chunk, i: self.extract_embedded(chunk, embedding[min(i, last)][None]),
+        out = self._chunked(wav, lambda chunk, i: self.extract_embedded(chunk, embedding[min(i, last)][None]),
                            chunk_seconds, overlap_seconds)
         return restore(out[:, 0])
 
