@@ -47,7 +47,8 @@ def run_separate(model: Path, minutes: float, chunk: float) -> tuple[float, floa
     proc = subprocess.run([sys.executable, "-c", CHILD, str(model), str(minutes), str(chunk)], capture_output=True,
                           text=True, check=True)
     seconds = time.perf_counter() - start
-    kb = {line.split()[0]: int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith(("BASE_KB", "PEAK_KB"))}
+    kb = {key: int(value) for key, value in (line.split() for line in proc.stdout.splitlines()
+                                             if line.startswith(("BASE_KB", "PEAK_KB")))}
     return kb["BASE_KB"] / 1024, kb["PEAK_KB"] / 1024, seconds
 
 
