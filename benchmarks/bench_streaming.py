@@ -46,7 +46,7 @@ def bench(model: TseNet, hop: int, seconds: float, warmup: float) -> dict:
             wall.append(time.perf_counter() - start_wall)
         x = torch.randn(1, int(seconds * rate))
         start = time.thread_time()
-        model.extract(x, model.embed(ivector))
+        model.extract_embedded(x, model.embed(ivector))
         offline = time.thread_time() - start
     ms = lambda times, q: 1000 * sorted(times)[int(q * (len(times) - 1))]  # noqa: E731
     return {"cpu_ms": ms(cpu, 0.5), "cpu_p95_ms": ms(cpu, 0.95), "wall_ms": ms(wall, 0.5),

@@ -10,9 +10,11 @@ from .errors import (AudioError, ConfigError, DatasetError, MissingDependencyErr
                      OutputError, SepaudioError)
 
 _LAZY = {"create_model", "list_models"}
+_LAZY_FROM = {"Prediction": "models.classifier", "Segment": "timeline"}  # name -> submodule
 
 __all__ = ["__version__", "load_model", "create_model", "list_models", "list_pretrained", "SepaudioError",
-           "AudioError", "ModelFileError", "DatasetError", "ConfigError", "OutputError", "MissingDependencyError"]
+           "AudioError", "ModelFileError", "DatasetError", "ConfigError", "OutputError", "MissingDependencyError",
+           "Prediction", "Segment"]
 
 
 def __getattr__(name: str):
@@ -24,4 +26,8 @@ def __getattr__(name: str):
         from . import models
 
         return getattr(models, name)
+    if name in _LAZY_FROM:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY_FROM[name]}", __name__), name)
     raise AttributeError(f"module 'sepaudio' has no attribute {name!r}")

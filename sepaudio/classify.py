@@ -5,7 +5,6 @@ Timelines of long recordings are :mod:`sepaudio.segment`'s job; scores on a labe
 """
 from __future__ import annotations
 
-import math
 import os
 from typing import Sequence
 
@@ -15,7 +14,7 @@ from tqdm import tqdm
 from .errors import ConfigError
 from .inference import ChunkReader
 from .models import load_model
-from .models.classifier import AudioClassifier
+from .models.classifier import AudioClassifier, check_window, clip_probabilities, min_samples  # noqa: F401
 
 __all__ = ["load_classifier", "classify_file", "classify_files", "top_k", "format_classifications", "min_samples",
            "check_window"]
@@ -30,43 +29,19 @@ def load_classifier(path: str | os.PathLike) -> AudioClassifier:
     return load_model(path, expected=AudioClassifier)
 
 
-def min_samples(model: AudioClassifier) -> int:
-    """The shortest input ``model`` takes: its front-end's STFT pads half a window on each side by reflection."""
-    import torchaudio.transforms as T
-
-    return max((m.n_fft // 2 + 1 for m in model.frontend.modules() if isinstance(m, T.Spectrogram)), default=1)
-
-
-def check_window(model: AudioClassifier, window: float, option: str = "--window") -> None:
-    """Refuse a window that is not finite or shorter than the model's front-end frame (``option`` names it)."""
-    shortest = min_samples(model)
-    if not math.isfinite(window) or round(window * model.sample_rate) < shortest:
-        raise ConfigError(f"{option} {window}: give at least {shortest / model.sample_rate:.3f} s, the frame of the "
-                          f"model's front-end.")
-
-
 @torch.no_grad()
 def classify_file(model: AudioClassifier, path: str | os.PathLike, window: float = 10.0) -> torch.Tensor:
-    """Class probabilities of a whole file: the mean of the softmax over consecutive ``window``-second blocks,
-    weighted by block length (a file shorter than a window is one block; a block shorter than the front-end's
-    frame is zero-padded to it).
+    """Class probabilities of a whole file (:func:`~sepaudio.models.classifier.clip_probabilities`, which
+    ``AudioClassifier.predict`` runs on arrays), read one ``window``-second block at a time.
 
     Shape: returns ``(num_classes,)``.
 
     Raises:
         ConfigError: ``window`` shorter than the front-end's frame.
+        AudioError: missing, unreadable or empty file.
     """
     check_window(model, window)
-    reader = ChunkReader(path, model.sample_rate)
-    step, shortest = int(round(window * model.sample_rate)), min_samples(model)
-    probs, weights = [], []
-    for start in range(0, reader.length, step):
-        stop = min(start + step, reader.length)
-        block = reader.read(start, max(stop, start + shortest))
-        probs.append(torch.softmax(model(block.unsqueeze(0)), -1)[0])
-        weights.append(stop - start)
-    w = torch.tensor(weights, dtype=torch.float32)
-    return (torch.stack(probs) * (w / w.sum()).unsqueeze(1)).sum(0)
+    return clip_probabilities(model, ChunkReader(path, model.sample_rate), window)
 
 
 def top_k(probs: torch.Tensor, labels: Sequence[str], k: int) -> list[tuple[str, float]]:

@@ -6,24 +6,19 @@ The speaker vector is computed once from the enrollment; the mixture then stream
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from . import audio
 from .cards import IVECTOR_FILE, resolve_model_path
-from .errors import AudioError, ModelFileError
+from .errors import ModelFileError
 from .fileio import check_out_dir, check_outputs, read_list
 from .inference import check_chunking, process_file, resolve_device
 from .models import TseNet, load_model
+from .models.tsenet import MIN_SECONDS, RELIABLE_SECONDS, SILENT_RMS  # noqa: F401  (re-exported)
 from .speaker import IVectorExtractor, load_ivector_extractor
-
-#: enrollments shorter than this are refused (one 25 ms analysis frame); shorter than ``RELIABLE_SECONDS`` warned of
-MIN_SECONDS, RELIABLE_SECONDS = 0.025, 1.0
-#: an enrollment whose RMS is below this (-80 dBFS) is silent
-SILENT_RMS = 1e-4
 
 __all__ = ["load_extractor", "enrollment_embedding", "extract_file", "extract_list", "read_extract_list"]
 
@@ -55,13 +50,21 @@ def load_extractor(path: str | os.PathLike, ivector_model: str | os.PathLike | N
         raise ModelFileError(f"{ivector_model}: gives {extractor.dim}-dim i-vectors at {extractor.sample_rate} Hz, "
                              f"but {path} takes {wanted}-dim i-vectors at {model.sample_rate} Hz; give the "
                              f"extractor the model was trained with.")
+    model.ivector_extractor = extractor  # model.extract(mixture, enrollment) works on the loaded model too
     return model, extractor
 
 
-@torch.no_grad()
-def enrollment_embedding(model: TseNet, enrollment: str | os.PathLike,
-                         ivectors: IVectorExtractor | None = None) -> torch.Tensor:
-    """The speaker vector of an enrollment recording (resampled to the model's rate with a note).
+def enrollment_embedding(model: TseNet, enrollment: Any, ivectors: IVectorExtractor | None = None,
+                         sample_rate: int | None = None) -> torch.Tensor:
+    """The speaker vector of an enrollment (resampled to the model's rate with a note): the one code path of
+    ``sepaudio extract`` and ``TseNet.extract`` (:meth:`~sepaudio.models.TseNet.speaker_vector`).
+
+    Args:
+        model: an extraction model.
+        enrollment: a recording of the target alone: a path, a numpy array or tensor (``(time)`` or
+            ``(channels, time)``), or a list of them (their vectors averaged).
+        ivectors: the i-vector extractor of an i-vector model (``None``: ``model.ivector_extractor``).
+        sample_rate: of an array or tensor (``None``: the model's).
 
     Returns:
         ``(1, speaker_dim)`` on the model's device.
@@ -69,25 +72,9 @@ def enrollment_embedding(model: TseNet, enrollment: str | os.PathLike,
     Raises:
         AudioError: an enrollment that is silent or shorter than ``MIN_SECONDS`` (one shorter than
             ``RELIABLE_SECONDS`` gives a warning: its speaker vector is unreliable).
+        ModelFileError: an i-vector model without a fitting i-vector extractor.
     """
-    rate = audio.info(enrollment).samplerate
-    if rate != model.sample_rate:
-        print(f"note: {enrollment} is at {rate} Hz; resampling to the model's {model.sample_rate} Hz",
-              file=sys.stderr)
-    wav = audio.load(enrollment, sample_rate=model.sample_rate, mono=True)[0][0]
-    seconds = wav.shape[-1] / model.sample_rate
-    if seconds < MIN_SECONDS:
-        raise AudioError(f"{enrollment}: the enrollment lasts {seconds * 1000:.1f} ms, too short for a speaker "
-                         f"vector (at least {MIN_SECONDS * 1000:.0f} ms; a few seconds of the target alone work best).")
-    if wav.pow(2).mean().sqrt() < SILENT_RMS:
-        raise AudioError(f"{enrollment}: the enrollment is silent (below -80 dBFS); give a recording of the target "
-                         f"speaker talking.")
-    if seconds < RELIABLE_SECONDS:
-        print(f"warning: {enrollment}: the enrollment lasts only {seconds:.2f} s; the speaker vector of less than "
-              f"{RELIABLE_SECONDS:.0f} s of speech is unreliable.", file=sys.stderr)
-    device = next(model.parameters()).device
-    speaker = ivectors.extract([wav.to(device)]) if ivectors is not None else wav.to(device)
-    return model.embed(speaker)
+    return model.speaker_vector(enrollment, sample_rate, ivectors)
 
 
 def extract_file(model: TseNet, mixture: str | os.PathLike, enrollment: str | os.PathLike,
@@ -112,7 +99,7 @@ def extract_file(model: TseNet, mixture: str | os.PathLike, enrollment: str | os
     device = embedding.device
 
     def fn(chunk: torch.Tensor) -> torch.Tensor:
-        return model.extract(chunk.to(device), embedding).cpu()
+        return model.extract_embedded(chunk.to(device), embedding).cpu()
 
     return process_file(mixture, [out_path], fn, model.sample_rate, chunk_seconds, overlap_seconds,
                         progress=progress)[0]

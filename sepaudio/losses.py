@@ -2,19 +2,44 @@
 
 A loss is called as ``loss(output, batch) -> (value, logs)``: ``output`` is what the model returned, ``batch``
 the dict the dataset gave (``mixture``, ``sources``, ``target``, ``label``, ...), ``logs`` named scalars to log.
+Called with a tensor of targets instead of the dict (``PITNegSISDR()(estimate, sources)``), a loss returns the
+value alone.
 """
 from __future__ import annotations
 
+from typing import Any
 
 import torch
 from torch import nn
 
+from .errors import AudioError
 from .metrics import pit, si_sdr
 from .registry import Registry
 
 LOSSES = Registry("loss")
 register_loss = LOSSES.register
 create_loss = LOSSES.create
+
+
+def _batch(targets: Any, key: str, loss: str) -> tuple[dict, bool]:
+    """The batch dict of a loss call, and whether the caller gave a tensor of targets instead (then it wants the
+    value alone).
+
+    Raises:
+        AudioError: neither a dict nor a tensor.
+    """
+    if isinstance(targets, dict):
+        return targets, False
+    if isinstance(targets, torch.Tensor):
+        return {key: targets}, True
+    raise AudioError(f"{loss}(output, targets): targets is a {type(targets).__name__}; give a tensor of targets "
+                     f"(torch.as_tensor(...)) or the batch dict with {key!r}.")
+
+
+def _same_shape(loss: str, est: torch.Tensor, ref: torch.Tensor) -> None:
+    if est.shape != ref.shape:
+        raise AudioError(f"{loss}: estimate of shape {tuple(est.shape)} and targets of shape {tuple(ref.shape)}; give "
+                         f"both the same shape.")
 
 
 @register_loss("si_sdr")
@@ -28,10 +53,13 @@ class NegSISDR(nn.Module):
         super().__init__()
         self.target = target
 
-    def forward(self, output: torch.Tensor, batch: dict) -> tuple[torch.Tensor, dict]:
+    def forward(self, output: torch.Tensor, batch: dict | torch.Tensor) -> tuple[torch.Tensor, dict] | torch.Tensor:
+        batch, alone = _batch(batch, self.target, "NegSISDR")
         ref = batch[self.target]
+        if output.numel() != ref.numel():
+            _same_shape("NegSISDR", output, ref)
         value = si_sdr(output.reshape(ref.shape), ref).mean()
-        return -value, {"si_sdr": value.detach()}
+        return -value if alone else (-value, {"si_sdr": value.detach()})
 
 
 @register_loss("si_sdr_speaker")
@@ -52,6 +80,9 @@ class NegSISDRSpeaker(nn.Module):
     def forward(self, output, batch: dict) -> tuple[torch.Tensor, dict]:
         if not isinstance(output, tuple):
             return self.si_sdr(output, batch)
+        if not isinstance(batch, dict):
+            raise AudioError("NegSISDRSpeaker((estimate, speaker_logits), batch): give the batch dict with "
+                             f"{self.si_sdr.target!r} and {self.speaker!r}; it needs the speaker labels too.")
         estimate, logits = output
         value, logs = self.si_sdr(estimate, batch)
         ce = nn.functional.cross_entropy(logits, batch[self.speaker])
@@ -62,17 +93,25 @@ class NegSISDRSpeaker(nn.Module):
 class PITNegSISDR(nn.Module):
     """Permutation-invariant negative SI-SDR against ``batch[target]``.
 
-    Shape: output and target ``(batch, n_src, time)``.
+    Shape: output and target ``(batch, n_src, time)``, or ``(n_src, time)`` for one example.
     """
 
     def __init__(self, target: str = "sources"):
         super().__init__()
         self.target = target
 
-    def forward(self, output: torch.Tensor, batch: dict) -> tuple[torch.Tensor, dict]:
-        best, _ = pit(si_sdr, output, batch[self.target])
+    def forward(self, output: torch.Tensor, batch: dict | torch.Tensor) -> tuple[torch.Tensor, dict] | torch.Tensor:
+        batch, alone = _batch(batch, self.target, "PITNegSISDR")
+        ref = batch[self.target]
+        _same_shape("PITNegSISDR", output, ref)
+        if output.dim() == 2:
+            output, ref = output.unsqueeze(0), ref.unsqueeze(0)
+        if output.dim() != 3:
+            raise AudioError(f"PITNegSISDR: got shape {tuple(output.shape)}; give (batch, n_src, time) or "
+                             f"(n_src, time).")
+        best, _ = pit(si_sdr, output, ref)
         value = best.mean()
-        return -value, {"si_sdr": value.detach()}
+        return -value if alone else (-value, {"si_sdr": value.detach()})
 
 
 @register_loss("cross_entropy")
@@ -82,9 +121,12 @@ class CrossEntropy(nn.Module):
     Shape: output ``(batch, classes)``; label ``(batch,)`` long or ``(batch, classes)`` float probabilities.
     """
 
-    def forward(self, output: torch.Tensor, batch: dict) -> tuple[torch.Tensor, dict]:
+    def forward(self, output: torch.Tensor, batch: dict | torch.Tensor) -> tuple[torch.Tensor, dict] | torch.Tensor:
+        batch, alone = _batch(batch, "label", "CrossEntropy")
         label = batch["label"]
         value = nn.functional.cross_entropy(output, label)
+        if alone:
+            return value
         hard = label.argmax(-1) if label.dim() == 2 else label
         return value, {"accuracy": (output.argmax(-1) == hard).float().mean().detach()}
 
@@ -115,6 +157,9 @@ class Distillation(nn.Module):
         self.hard = CrossEntropy()
 
     def forward(self, output: torch.Tensor, batch: dict) -> tuple[torch.Tensor, dict]:
+        if not isinstance(batch, dict):
+            raise AudioError("Distillation(output, batch): give the batch dict with 'audio' (the teacher's input) "
+                             "and 'label'.")
         audio = batch["audio"]
         with torch.no_grad():
             teacher_logits = self.teacher.to(audio.device)(audio)

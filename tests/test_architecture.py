@@ -11,12 +11,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sepaudio"
 LAYERS = [
     {"sepaudio", "sepaudio.errors", "sepaudio.registry", "sepaudio.fileio", "sepaudio.modelfile", "sepaudio.runtime",
      "sepaudio.optional", "sepaudio.config", "sepaudio.rundir"},
-    {"sepaudio.audio", "sepaudio.plots", "sepaudio.timeline", "sepaudio.cards"},
+    {"sepaudio.audio", "sepaudio.plots", "sepaudio.timeline", "sepaudio.cards", "sepaudio.arrays", "sepaudio.formats"},
     {"sepaudio.features", "sepaudio.filterbanks", "sepaudio.nn", "sepaudio.metrics"},
-    {"sepaudio.models", "sepaudio.losses"},
-    {"sepaudio.speaker"},
+    {"sepaudio.models", "sepaudio.losses", "sepaudio.inference"},  # models chunk long inputs (model.separate)
+    {"sepaudio.speaker", "sepaudio.pretrained"},
     {"sepaudio.data"},
-    {"sepaudio.inference", "sepaudio.train", "sepaudio.evaluate", "sepaudio.separate", "sepaudio.extract",
+    {"sepaudio.train", "sepaudio.evaluate", "sepaudio.separate", "sepaudio.extract",
      "sepaudio.classify", "sepaudio.segment", "sepaudio.streaming",
      "sepaudio.export"},
     {"sepaudio.cli", "sepaudio.__main__"},

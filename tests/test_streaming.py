@@ -54,7 +54,7 @@ def test_stream_equals_offline(name):
         speaker = torch.randn(2, 10) if model.conditioning == "ivector" else torch.randn(2, 4000)
         with torch.no_grad():
             cond = model.embed(speaker)
-            expected = model.extract(x, cond)
+            expected = model.extract_embedded(x, cond)
     else:
         cls, norm = (ConvTasNet, "cLN") if name == "conv_tasnet" else (MiTAS, "cwLN")
         model, cond = _perturbed(cls(n_filters=16, filter_length=16, tcn={**TCN, "norm": norm})), None
@@ -64,7 +64,7 @@ def test_stream_equals_offline(name):
     for hop in HOPS:
         length = 8003 if hop >= 333 else 1203  # short hops on a shorter stream, to keep the test quick
         with torch.no_grad():
-            offline = expected if length == 8003 else (model.extract(x[:, :length], cond) if cond is not None
+            offline = expected if length == 8003 else (model.extract_embedded(x[:, :length], cond) if cond is not None
                                                        else model(x[:, :length]))
         got = _streamed(streamer, x[:, :length], [hop])
         assert got.shape == offline.shape
@@ -159,7 +159,7 @@ def test_extract_stream(tmp_path, capsys):
                  "--enroll", str(tmp_path / "enroll.wav"), "-o", str(tmp_path / "out.wav"), "--hop-ms", "10"]) == 0
     with torch.no_grad():
         cond = model.embed(audio.load(tmp_path / "enroll.wav")[0])
-        expected = model.extract(audio.load(tmp_path / "mix.wav")[0], cond)[0, 0]
+        expected = model.extract_embedded(audio.load(tmp_path / "mix.wav")[0], cond)[0, 0]
     got = audio.load(tmp_path / "out.wav")[0][0]
     assert (got - expected).abs().max() <= 1e-5
     assert "algorithmic latency 12.5 ms" in capsys.readouterr().err

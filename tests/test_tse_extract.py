@@ -85,8 +85,8 @@ def test_long_input_in_chunks_matches_whole_file(trained, ivector_file, mini_spe
     mixture = a[:min(len(a), len(b))] + b[:min(len(a), len(b))]
     embedding = model.embed(ivectors.extract([new_utterance(names[0], 4, 2.0, 7)]))
     with torch.no_grad():
-        whole = model.extract(mixture, embedding)[0]
-        chunked = process_tensor(mixture, lambda c: model.extract(c, embedding), 8000, 4.0, 1.0)[0]
+        whole = model.extract_embedded(mixture, embedding)[0]
+        chunked = process_tensor(mixture, lambda c: model.extract_embedded(c, embedding), 8000, 4.0, 1.0)[0]
     assert chunked.shape == whole.shape
     assert si_sdr(chunked, whole) > 25.0
 
@@ -109,7 +109,7 @@ def test_command_line_extract_resamples_and_batches(ivector_file, mini_speech, t
     loaded, ivectors = load_extractor(model_path, ivector_file)
     embedding = enrollment_embedding(loaded, first[1], ivectors)
     resampled = audio.load(tmp_path / "mix16k.wav", 8000)[0][0]
-    expected = process_tensor(resampled, lambda c: loaded.extract(c, embedding), 8000, 0.4, 0.1)[0]
+    expected = process_tensor(resampled, lambda c: loaded.extract_embedded(c, embedding), 8000, 0.4, 0.1)[0]
     torch.testing.assert_close(wav[0, 500:-500], expected[500:-500], atol=2e-3, rtol=0)
     listing = tmp_path / "jobs.txt"
     listing.write_text(f"{tmp_path / 'mix16k.wav'} {first[1]}\n{tmp_path / 'mix16k.wav'} {second[1]} other.wav\n")

@@ -89,7 +89,7 @@ def test_encoder_conditioning_emits_no_warning():
 def test_extract_with_precomputed_embedding_equals_forward():
     model = TseNet(ivector_dim=12, speaker_dim=8, **TINY).eval()
     mixture, ivector = torch.randn(2, 900), torch.randn(2, 12)
-    torch.testing.assert_close(model.extract(mixture, model.embed(ivector)), model(mixture, ivector))
+    torch.testing.assert_close(model.extract_embedded(mixture, model.embed(ivector)), model(mixture, ivector))
 
 
 def test_save_load_round_trip(tmp_path):

@@ -6,11 +6,12 @@ A saved model is one ``torch.save`` file holding ``{"sepaudio_format", "model", 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -254,6 +255,17 @@ def as_batch(wav: torch.Tensor) -> tuple[torch.Tensor, bool]:
     return wav, False
 
 
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run a block with ``model`` in eval mode and give it back in the mode it had."""
+    was = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was)
+
+
 class EncoderMaskerDecoder(SepaudioModel):
     """Encoder -> masker (masks) -> masked representation -> decoder, with the same output length as input.
 
@@ -274,6 +286,12 @@ class EncoderMaskerDecoder(SepaudioModel):
         self.n_src = masker.n_src
 
     def forward(self, wav: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        if torch.is_grad_enabled() and self._fused():
+            if wav.requires_grad:
+                raise ConfigError("the fused fast path (model.fast(...)) gives no gradients, and the input requires "
+                                  "them; call model.fast(None) to differentiate through the model.")
+            with torch.no_grad():  # the fused masker's inference tensors cannot enter an autograd graph
+                return EncoderMaskerDecoder.forward(self, wav, cond)
         wav, unbatched = as_batch(wav)
         length = wav.shape[-1]
         rep = self.encoder(self.pad(wav).unsqueeze(1))
@@ -287,7 +305,8 @@ class EncoderMaskerDecoder(SepaudioModel):
         On CPU the masker becomes a :class:`~sepaudio.nn.fast_tcn.FastTCNMasker` (``fp32``: equal to the plain path
         to float32 rounding; ``bf16``: bfloat16 GEMMs, on CPUs that have bfloat16 instructions); on a GPU ``bf16``
         runs the plain masker under autocast.
-        Training mode always takes the plain path, and the fast one gives no gradients. Call again after changing
+        Training mode always takes the plain path, and the fast one gives no gradients: outside ``torch.no_grad``
+        its output does not require grad, and an input that requires grad is refused. Call again after changing
         the weights or the device; ``None`` returns to the plain path. The saved model is unchanged.
 
         Returns:
@@ -308,6 +327,61 @@ class EncoderMaskerDecoder(SepaudioModel):
         self._precision = precision
         self._fast_masker = FastTCNMasker(self.masker, precision) if precision and on_cpu else None
         return self
+
+    def _fused(self) -> bool:
+        """Whether :meth:`forward` runs the fused masker of :meth:`fast` (eval mode, CPU, a precision chosen)."""
+        return not self.training and bool(self.__dict__.get("_precision")) and \
+            self.__dict__.get("_fast_masker") is not None
+
+    def separate(self, audio: Any, sample_rate: int | None = None, *, chunk_seconds: float = 8.0,
+                 overlap_seconds: float = 1.0) -> Any:
+        """Separate the sources of a recording given as users hold it, in the same form.
+
+        The input is mixed down to mono and, at another rate than ``self.sample_rate``, resampled (with a note) and
+        the outputs resampled back. It goes through the model in overlapping chunks
+        (:func:`sepaudio.inference.process_tensor`, each output following one source across chunk borders), in eval
+        mode under ``torch.inference_mode``, so memory beyond the input and output grows with the chunk only.
+
+        Args:
+            audio: an audio file path, or a numpy array / tensor of any float dtype (or integer PCM)
+                ``(time)``, ``(channels, time)`` or ``(batch, channels, time)``.
+            sample_rate: of an array or tensor (``None``: the model's); a path knows its own.
+            chunk_seconds, overlap_seconds: chunk length and cross-faded overlap (at most half a chunk).
+
+        Returns:
+            ``(n_src, time)`` (``(batch, n_src, time)`` for a batch) at the input's rate and length: a numpy array of
+            the input's float dtype for an array, a tensor of the input's dtype on its device for a tensor, a float32
+            CPU tensor for a path.
+
+        Raises:
+            AudioError: see :func:`sepaudio.arrays.to_model`.
+            ConfigError: a chunk or overlap out of range.
+            ModelFileError: a model that needs more than the mixture (TseNet: use ``extract``).
+        """
+        from ..arrays import to_model
+
+        if tuple(self.input_keys) != ("mixture",):
+            raise ModelFileError(f"a {self.registered_name} model needs {', '.join(self.input_keys)}, not the mixture "
+                                 f"alone; use model.extract(mixture, enrollment).")
+        wav, restore = to_model(audio, self.sample_rate, sample_rate, "mixture")
+        return restore(self._chunked(wav, lambda chunk, _: self(chunk), chunk_seconds, overlap_seconds,
+                                    align_sources=self.n_src > 1))
+
+    def _chunked(self, wav: torch.Tensor, fn: Callable[[torch.Tensor, int], torch.Tensor], chunk_seconds: float,
+                overlap_seconds: float, align_sources: bool = False) -> torch.Tensor:
+        """``fn(chunk, item)`` over every item of a batch, chunk by chunk (:func:`sepaudio.inference.process_tensor`),
+        in eval mode under ``torch.inference_mode``; chunks are moved to the model's device.
+
+        Shape: wav ``(batch, time)``, fn ``(1, chunk_time), item index -> (1, n_out, chunk_time)``
+        -> ``(batch, n_out, time)`` on the CPU.
+        """
+        from ..inference import process_tensor
+
+        device = next(self.parameters()).device
+        with eval_mode(self), torch.inference_mode():
+            outs = [process_tensor(item, lambda chunk: fn(chunk.to(device), i), self.sample_rate, chunk_seconds,
+                                   overlap_seconds, align_sources) for i, item in enumerate(wav)]
+        return outs[0].unsqueeze(0) if len(outs) == 1 else torch.stack(outs)  # one item: no copy
 
     def _masks(self, rep: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """The masker's masks, through the path :meth:`fast` chose. Shape: as the masker."""

@@ -7,14 +7,49 @@
 """
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
+from ..arrays import TensorReader, to_model
+from ..errors import ConfigError
+from ..features import make_frontend, window_features
 from ..nn import SpecAugment
-from ..features import make_frontend
-from .base import SepaudioModel, as_batch, create_model, register_model
+from ..timeline import Segment, frames_to_segments
+from .base import SepaudioModel, as_batch, create_model, eval_mode, register_model
+
+SILENCE = "silence"
+
+
+@dataclass
+class Prediction:
+    """The class of one clip (:meth:`AudioClassifier.predict`).
+
+    Attributes:
+        label: the most probable class.
+        probabilities: label -> probability, most probable first (the ``top_k`` most probable with ``top_k``).
+    """
+
+    label: str
+    probabilities: dict[str, float]
+
+
+@dataclass
+class FrameResults:
+    """Per-frame output of :func:`frame_posteriors` (one frame every ``hop`` seconds).
+
+    Shape: probs ``(frames, classes)``; energy_db (RMS in dBFS) and peak (largest absolute sample) ``(frames,)``.
+    """
+
+    probs: np.ndarray
+    energy_db: np.ndarray
+    peak: np.ndarray
+    hop: float
+    duration: float  # of the recording, in seconds
 
 
 def resolve_labels(num_classes: int | None, labels: Sequence[str] | None) -> list[str]:
@@ -80,6 +115,63 @@ class AudioClassifier(SepaudioModel):
         logits = self.backbone(feats)
         return logits.squeeze(0) if unbatched else logits
 
+    def predict(self, audio: Any, sample_rate: int | None = None, top_k: int | None = None, *,
+                window: float = 10.0) -> Prediction | list[Prediction]:
+        """The class of a clip given as users hold it: the mean of the softmax over consecutive ``window``-second
+        blocks, weighted by block length (as ``sepaudio classify``), in eval mode without gradients.
+
+        Args:
+            audio: an audio file path, or a numpy array / tensor of any float dtype (or integer PCM) ``(time)``,
+                ``(channels, time)`` or ``(batch, channels, time)``; mixed down to mono, resampled to the model's
+                rate with a note.
+            sample_rate: of an array or tensor (``None``: the model's); a path knows its own.
+            top_k: keep the ``top_k`` most probable classes in ``probabilities`` (``None``: all).
+            window: block length in seconds.
+
+        Returns:
+            A :class:`Prediction`, or a list of them for a batch.
+
+        Raises:
+            AudioError: see :func:`sepaudio.arrays.to_model`.
+            ConfigError: ``top_k`` not in ``[1, classes]``, or a window shorter than the front-end's frame.
+        """
+        if top_k is not None and not 1 <= top_k <= self.num_classes:
+            raise ConfigError(f"top_k={top_k}: give 1 to {self.num_classes} (the model's classes) or None for all.")
+        check_window(self, window, "window")
+        wav, restore = to_model(audio, self.sample_rate, sample_rate)
+        with eval_mode(self), torch.inference_mode():
+            probs = [clip_probabilities(self, TensorReader(item), window) for item in wav]
+        predictions = []
+        for p in probs:
+            values, indices = p.topk(top_k or self.num_classes)
+            ranked = {self.labels[i]: v for v, i in zip(values.tolist(), indices.tolist())}
+            predictions.append(Prediction(next(iter(ranked)), ranked))
+        return predictions[0] if restore.unbatched else predictions
+
+    def segment(self, audio: Any, sample_rate: int | None = None, window: float = 1.0, hop: float = 0.1,
+                smooth: float = 2.0, silence_db: float | None = -55.0, block_seconds: float = 60.0,
+                batch_size: int = 64) -> list[Segment] | list[list[Segment]]:
+        """The timeline of a recording given as users hold it (as ``sepaudio segment``; see :func:`timeline`), in
+        eval mode without gradients.
+
+        Args:
+            audio, sample_rate: as :meth:`predict` takes them.
+            window, hop, smooth, silence_db, block_seconds, batch_size: see :func:`timeline`.
+
+        Returns:
+            ``[Segment(label, start, stop), ...]`` in seconds, or one such list per item of a batch.
+
+        Raises:
+            AudioError: see :func:`sepaudio.arrays.to_model`.
+            ConfigError: see :func:`check_timeline_options`.
+        """
+        check_timeline_options(self, window, hop, smooth, block_seconds)
+        wav, restore = to_model(audio, self.sample_rate, sample_rate)
+        with eval_mode(self), torch.inference_mode():
+            timelines = [timeline(self, TensorReader(item), window, hop, smooth, silence_db, block_seconds,
+                                  batch_size)[0] for item in wav]
+        return timelines[0] if restore.unbatched else timelines
+
 
 @register_model("spectrogram_classifier")
 class SpectrogramClassifier(AudioClassifier):
@@ -113,6 +205,144 @@ class SpectrogramClassifier(AudioClassifier):
             backbone_args["pretrained"] = False
             record["model_args"] = {**record["model_args"], "backbone_args": backbone_args}
         return record
+
+
+def min_samples(model: AudioClassifier) -> int:
+    """The shortest input ``model`` takes: its front-end's STFT pads half a window on each side by reflection."""
+    import torchaudio.transforms as T
+
+    return max((m.n_fft // 2 + 1 for m in model.frontend.modules() if isinstance(m, T.Spectrogram)), default=1)
+
+
+def check_window(model: AudioClassifier, window: float, option: str = "--window") -> None:
+    """Refuse a window that is not finite or shorter than the model's front-end frame (``option`` names it).
+
+    Raises:
+        ConfigError: such a window.
+    """
+    shortest = min_samples(model)
+    if not math.isfinite(window) or round(window * model.sample_rate) < shortest:
+        raise ConfigError(f"{option} {window}: give at least {shortest / model.sample_rate:.3f} s, the frame of the "
+                          f"model's front-end.")
+
+
+def clip_probabilities(model: AudioClassifier, reader, window: float = 10.0) -> torch.Tensor:
+    """Class probabilities of a whole recording: the mean of the softmax over consecutive ``window``-second blocks,
+    weighted by block length (a recording shorter than a window is one block; a block shorter than the front-end's
+    frame is zero-padded to it). Call it without gradients, in eval mode.
+
+    Args:
+        model: the classifier.
+        reader: spans of the recording at the model's rate: ``length`` and ``read(start, end)``
+            (:class:`sepaudio.inference.ChunkReader` of a file, :class:`sepaudio.arrays.TensorReader` of a tensor).
+        window: block length in seconds.
+
+    Shape: returns ``(num_classes,)`` on the CPU.
+    """
+    device = next(model.parameters()).device
+    step, shortest = int(round(window * model.sample_rate)), min_samples(model)
+    probs, weights = [], []
+    for start in range(0, reader.length, step):
+        stop = min(start + step, reader.length)
+        block = reader.read(start, max(stop, start + shortest)).to(device)
+        probs.append(torch.softmax(model(block.unsqueeze(0)), -1)[0].float().cpu())
+        weights.append(stop - start)
+    w = torch.tensor(weights, dtype=torch.float32)
+    return (torch.stack(probs) * (w / w.sum()).unsqueeze(1)).sum(0)
+
+
+def frame_posteriors(model: AudioClassifier, reader, window: float = 1.0, hop: float = 0.1,
+                     block_seconds: float = 60.0, batch_size: int = 64) -> FrameResults:
+    """Class probabilities of a ``window``-second window centred on every ``hop``-second frame of a recording.
+
+    The recording is read one block of ``block_seconds`` (plus a window of context) at a time through ``reader``
+    (as :func:`clip_probabilities` takes it); the result does not depend on the block length. The front-end runs
+    once over each block (:func:`sepaudio.features.window_features`: the same features as framing every window
+    alone), the backbone on every window. Call it without gradients, in eval mode.
+    """
+    rate, device = model.sample_rate, next(model.parameters()).device
+    hop_n, win_n = int(round(hop * rate)), int(round(window * rate))
+    n_frames = max(1, math.ceil(reader.length / hop_n))
+    per_block = max(1, int(block_seconds / hop))
+    lead = win_n // 2 - hop_n // 2  # samples of context before a frame's start
+    # The results are allocated once: small arrays kept from every block would pin the allocator's heap between
+    # the blocks' large transient buffers, and memory would grow with the recording's length.
+    results = FrameResults(np.empty((n_frames, model.num_classes), np.float32), np.empty(n_frames, np.float32),
+                           np.empty(n_frames, np.float32), hop, reader.length / rate)
+    for f0 in range(0, n_frames, per_block):
+        f1 = min(n_frames, f0 + per_block)
+        span = reader.read(f0 * hop_n - lead, (f1 - 1) * hop_n - lead + win_n)
+        features = window_features(model.frontend, span.to(device), win_n, hop_n)  # (f1 - f0, *dims, frames)
+        for b in range(0, f1 - f0, batch_size):
+            e = min(b + batch_size, f1 - f0)
+            results.probs[f0 + b:f0 + e] = torch.softmax(model.backbone(features[b:e]), -1).float().cpu().numpy()
+        frames = span[lead:lead + (f1 - f0) * hop_n].reshape(f1 - f0, hop_n).float().cpu()
+        results.energy_db[f0:f1] = (10 * torch.log10(frames.pow(2).mean(1) + 1e-12)).numpy()
+        results.peak[f0:f1] = frames.abs().amax(1).numpy()
+    return results
+
+
+def smooth_labels(results: FrameResults, labels: Sequence[str], smooth: float = 2.0,
+                  silence_db: float | None = -55.0) -> list[str]:
+    """Frame labels: the argmax of median-filtered class probabilities; smoothed low-energy frames are silence.
+
+    Args:
+        results: per-frame probabilities and energies.
+        labels: class names of the probability columns.
+        smooth: median filter length in seconds (the paper uses 200 frames of 10 ms = 2 s); 0 turns it off.
+        silence_db: frames with RMS below this many dBFS are silence; ``None`` turns silence off.
+    """
+    from scipy.ndimage import median_filter
+
+    size = max(1, int(round(smooth / results.hop)) | 1)
+    probs = median_filter(results.probs, size=(size, 1), mode="nearest")
+    names = np.asarray(labels, dtype=object)[probs.argmax(1)]
+    if silence_db is not None:
+        quiet = median_filter((results.energy_db < silence_db).astype(np.uint8), size=size, mode="nearest")
+        names[quiet.astype(bool)] = SILENCE
+    return names.tolist()
+
+
+def check_timeline_options(model: AudioClassifier, window: float, hop: float, smooth: float,
+                           block_seconds: float) -> None:
+    """Refuse timeline options :func:`timeline` cannot use (before any audio is read).
+
+    Raises:
+        ConfigError: ``hop`` not in ``(0, window]``, a window or block that is not positive and finite, a negative
+            ``smooth``.
+    """
+    if not 0 < hop <= window < math.inf:
+        raise ConfigError(f"--hop {hop} / --window {window}: the hop must be positive and at most the window.")
+    check_window(model, window)
+    if not (0 < block_seconds < math.inf and 0 <= smooth < math.inf and int(round(hop * model.sample_rate)) > 0):
+        raise ConfigError(f"--block {block_seconds} / --smooth {smooth} / --hop {hop}: give a positive block, a "
+                          f"smoothing length of 0 or more, and a hop of at least one sample.")
+
+
+def timeline(model: AudioClassifier, reader, window: float = 1.0, hop: float = 0.1, smooth: float = 2.0,
+             silence_db: float | None = -55.0, block_seconds: float = 60.0,
+             batch_size: int = 64) -> tuple[list[Segment], FrameResults]:
+    """Speech / music / noise / silence timeline of a recording: a window of ``window`` seconds centred on every
+    ``hop``-second frame is classified (:func:`frame_posteriors`), the probabilities median-filtered over ``smooth``
+    seconds, frames quieter than ``silence_db`` are silence (:func:`smooth_labels`), and runs of equal labels become
+    segments. Call it without gradients, in eval mode.
+
+    Args:
+        model: the classifier.
+        reader: spans of the recording (see :func:`clip_probabilities`).
+        window, hop, smooth, silence_db: see above.
+        block_seconds, batch_size: audio read, and windows classified, at a time (memory only).
+
+    Returns:
+        The segments and the per-frame results they came from.
+
+    Raises:
+        ConfigError: see :func:`check_timeline_options`.
+    """
+    check_timeline_options(model, window, hop, smooth, block_seconds)
+    results = frame_posteriors(model, reader, window, hop, block_seconds, batch_size)
+    names = smooth_labels(results, model.labels, smooth, silence_db)
+    return frames_to_segments(names, hop, results.duration), results
 
 
 def load_timm_weights(model: nn.Module, source: nn.Module | dict) -> nn.Module:
