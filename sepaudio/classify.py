@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from .errors import ConfigError
-from .inference import ChunkReader
+from .inference import ChunkReader, resolve_device
 from .models import load_model
 from .models.classifier import AudioClassifier
 
@@ -57,13 +57,13 @@ def classify_file(model: AudioClassifier, path: str | os.PathLike, window: float
         ConfigError: ``window`` shorter than the front-end's frame.
     """
     check_window(model, window)
-    reader = ChunkReader(path, model.sample_rate)
+    reader, device = ChunkReader(path, model.sample_rate), next(model.parameters()).device
     step, shortest = int(round(window * model.sample_rate)), min_samples(model)
     probs, weights = [], []
     for start in range(0, reader.length, step):
         stop = min(start + step, reader.length)
-        block = reader.read(start, max(stop, start + shortest))
-        probs.append(torch.softmax(model(block.unsqueeze(0)), -1)[0])
+        block = reader.read(start, max(stop, start + shortest)).to(device)
+        probs.append(torch.softmax(model(block.unsqueeze(0)), -1)[0].cpu())
         weights.append(stop - start)
     w = torch.tensor(weights, dtype=torch.float32)
     return (torch.stack(probs) * (w / w.sum()).unsqueeze(1)).sum(0)
@@ -76,16 +76,17 @@ def top_k(probs: torch.Tensor, labels: Sequence[str], k: int) -> list[tuple[str,
 
 
 def classify_files(model_path: str | os.PathLike, files: Sequence[str | os.PathLike], k: int = 3,
-                   window: float = 10.0) -> list[dict]:
-    """Top-``k`` labels of each file: ``[{"file", "top": [{"label", "probability"}, ...]}]``.
+                   window: float = 10.0, device: str = "cpu") -> list[dict]:
+    """Top-``k`` labels of each file: ``[{"file", "top": [{"label", "probability"}, ...]}]``, with the model on
+    ``device`` (``cpu``, ``cuda`` or ``cuda:N``).
 
     Raises:
-        ConfigError: ``k`` not in ``[1, classes]`` or ``window`` not positive.
+        ConfigError: ``k`` not in ``[1, classes]``, ``window`` not positive, or an unusable ``device``.
     """
-    model = load_classifier(model_path)
+    model = load_classifier(model_path).to(resolve_device(device))
     if not 1 <= k <= model.num_classes:
         raise ConfigError(f"--top-k {k}: give 1 to {model.num_classes} labels (the model's classes).")
-    check_window(model, window)
+    check_window(model, window, "--clip-seconds")
     results = []
     for path in tqdm(files, desc="classify", unit="file", disable=len(files) < 2):
         probs = classify_file(model, path, window)

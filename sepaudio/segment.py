@@ -23,7 +23,7 @@ from .classify import check_window, load_classifier
 from .errors import ConfigError
 from .features import window_features
 from .fileio import check_out_dir, check_outputs, readable
-from .inference import ChunkReader
+from .inference import ChunkReader, resolve_device
 from .models.classifier import AudioClassifier
 from .plots import plot_timeline
 from .timeline import FORMATS, SUFFIXES, Segment, frames_to_segments, write_timeline
@@ -56,7 +56,7 @@ def frame_posteriors(model: AudioClassifier, path: str | os.PathLike, window: fl
     depend on the block length. The front-end runs once over each block (:func:`sepaudio.features.window_features`:
     the same features as framing every window alone), the backbone on every window.
     """
-    rate = model.sample_rate
+    rate, device = model.sample_rate, next(model.parameters()).device
     reader = ChunkReader(path, rate)
     hop_n, win_n = int(round(hop * rate)), int(round(window * rate))
     n_frames = max(1, math.ceil(reader.length / hop_n))
@@ -69,10 +69,10 @@ def frame_posteriors(model: AudioClassifier, path: str | os.PathLike, window: fl
     for f0 in range(0, n_frames, per_block):
         f1 = min(n_frames, f0 + per_block)
         span = reader.read(f0 * hop_n - lead, (f1 - 1) * hop_n - lead + win_n)
-        features = window_features(model.frontend, span, win_n, hop_n)  # (f1 - f0, *feature_dims, frames)
+        features = window_features(model.frontend, span.to(device), win_n, hop_n)  # (f1 - f0, *feature_dims, frames)
         for b in range(0, f1 - f0, batch_size):
             e = min(b + batch_size, f1 - f0)
-            results.probs[f0 + b:f0 + e] = torch.softmax(model.backbone(features[b:e]), -1)
+            results.probs[f0 + b:f0 + e] = torch.softmax(model.backbone(features[b:e]), -1).cpu()
         frames = span[lead:lead + (f1 - f0) * hop_n].reshape(f1 - f0, hop_n)
         results.energy_db[f0:f1] = 10 * torch.log10(frames.pow(2).mean(1) + 1e-12)
         results.peak[f0:f1] = frames.abs().amax(1)
@@ -120,7 +120,7 @@ def segment_file(model: AudioClassifier, path: str | os.PathLike, window: float 
 
 
 def segment_files(model_path: str | os.PathLike, files: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-                  fmt: str = "csv", plot: bool = False, **options) -> list[Path]:
+                  fmt: str = "csv", plot: bool = False, device: str = "cpu", **options) -> list[Path]:
     """Segment every file and write ``out_dir/<file stem>.<csv|rttm|txt>`` (and ``.png`` with ``plot``).
 
     Args:
@@ -129,6 +129,7 @@ def segment_files(model_path: str | os.PathLike, files: Sequence[str | os.PathLi
         out_dir: output folder.
         fmt: ``csv`` | ``rttm`` | ``audacity`` (:mod:`sepaudio.timeline`).
         plot: also draw each timeline over the waveform.
+        device: where the model runs: ``cpu``, ``cuda`` or ``cuda:N``.
         options: :func:`segment_file` keyword arguments (window, hop, smooth, silence_db, block_seconds, ...).
 
     Returns:
@@ -140,7 +141,7 @@ def segment_files(model_path: str | os.PathLike, files: Sequence[str | os.PathLi
     outputs = {path: out_dir / f"{Path(path).stem}{SUFFIXES[fmt]}" for path in files}
     check_outputs([*outputs.values(), *([out.with_suffix(".png") for out in outputs.values()] if plot else [])],
                   files, out_dir)
-    model = load_classifier(model_path)
+    model = load_classifier(model_path).to(resolve_device(device))
     written = []
     for path in tqdm(files, desc="segment", unit="file"):
         segments, results = segment_file(model, path, **options)
