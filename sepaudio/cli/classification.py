@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .options import FINITE, NON_NEGATIVE, POSITIVE, COUNT, add_device, add_inputs, add_model, add_old_positional, \
+from .options import COUNT, FINITE, NON_NEGATIVE, POSITIVE, add_device, add_inputs, add_model, add_old_positional, \
     add_option, add_output, input_paths
 
 __all__ = ["add_classify", "run_classify", "add_segment", "run_segment", "add_prepare", "run_prepare"]

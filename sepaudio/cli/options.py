@@ -114,10 +114,10 @@ def add_option(p, *flags: str, old: tuple[str, ...] = (), required: bool = False
     return action
 
 
-def add_old_positional(p, dest: str, metavar: str, new: str, **kwargs) -> None:
+def add_old_positional(p, dest: str, metavar: str, new: str) -> None:
     """An optional positional ``metavar`` kept for one release, stored into ``dest`` (hidden from ``--help``)."""
     p.add_argument(f"old_{dest}", metavar=metavar, nargs="?", action=Deprecated, target=dest, new=new,
-                   old=f"the positional {metavar}", default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
+                   old=f"the positional {metavar}", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def add_model(p, what: str, default: str | None = None, positional: bool = False) -> None:
@@ -139,17 +139,17 @@ def add_device(p, default: str | None = "cpu", default_help: str = "cpu") -> Non
     p.add_argument("--device", default=default, help=f"where the model runs: cpu, cuda or cuda:N ({default_help})")
 
 
-def add_inputs(p, metavar: str, what: str, line: str = "one audio path") -> None:
-    """Positional inputs and ``--list FILE``; together they must name at least one input."""
+def add_inputs(p, metavar: str, what: str) -> None:
+    """Positional inputs and ``--list FILE`` of audio paths; together they must name at least one input."""
     p.add_argument("inputs", nargs="*", metavar=metavar, help=f"{what} (or --list)")
-    add_list(p, f"{line} per line")
+    add_list(p, "one audio path per line")
     p.needed.append((("inputs", "list"), f"{metavar} or --list"))
 
 
-def add_list(p, lines: str, old: tuple[str, ...] = (), required: bool = False, **kwargs) -> argparse.Action:
+def add_list(p, lines: str, old: tuple[str, ...] = (), required: bool = False) -> argparse.Action:
     """``--list FILE``: a text file of ``lines`` (relative paths start at the list's folder; ``#`` comments)."""
     return add_option(p, "--list", old=old, required=required, metavar="FILE",
-                      help=f"text file of {lines} (relative paths start at the list's folder; # comments)", **kwargs)
+                      help=f"text file of {lines} (relative paths start at the list's folder; # comments)")
 
 
 def input_paths(args) -> list:
