@@ -92,7 +92,3 @@ def main(argv: list[str] | None = None) -> int:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())
