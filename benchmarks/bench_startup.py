@@ -1,4 +1,4 @@
-"""Start-up time of the command line: ``sepaudio --help`` and ``sepaudio info MODEL`` in fresh processes.
+"""Start-up time of the command line: ``sepaudio --help`` and ``sepaudio info --model MODEL`` in fresh processes.
 
 ``info`` is timed both ways, interleaved: as it runs now (the model file's stored summary, read without torch) and
 the full path it ran before issue 10 (importing torch and every model, rebuilding the model with its weights), which
@@ -47,13 +47,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         model = ConvTasNet(n_src=2, sample_rate=8000).save(Path(tmp) / "conv_tasnet.pt")  # 4,984,881 parameters
-        rows = {"sepaudio --help": (["--help"], ""), "sepaudio info MODEL": (["info", str(model)], ""),
-                "sepaudio info MODEL, full reader (before)": (["info", str(model)], FULL)}
+        info = ["info", "--model", str(model)]
+        rows = {"sepaudio --help": (["--help"], ""), "sepaudio info --model MODEL": (info, ""),
+                "sepaudio info --model MODEL, full reader (before)": (info, FULL)}
         results = {name: [] for name in rows}
         for _ in range(args.repeats):
             for name, (argv, setup) in rows.items():
                 results[name].append(run(argv, setup))
-    before = min(s for s, _ in results["sepaudio info MODEL, full reader (before)"])
+    before = min(s for s, _ in results["sepaudio info --model MODEL, full reader (before)"])
     print(f"best / median of {args.repeats} interleaved runs; model: default Conv-TasNet (20 MB)\n")
     print("| command | best s | median s | peak RSS MiB | info: speed-up vs before |")
     print("|---|---:|---:|---:|---:|")

@@ -12,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from .errors import ConfigError
-from .inference import ChunkReader
+from .inference import ChunkReader, resolve_device
 from .models import load_model
 from .models.classifier import AudioClassifier, check_window, clip_probabilities, min_samples  # noqa: F401
 
@@ -51,16 +51,17 @@ def top_k(probs: torch.Tensor, labels: Sequence[str], k: int) -> list[tuple[str,
 
 
 def classify_files(model_path: str | os.PathLike, files: Sequence[str | os.PathLike], k: int = 3,
-                   window: float = 10.0) -> list[dict]:
-    """Top-``k`` labels of each file: ``[{"file", "top": [{"label", "probability"}, ...]}]``.
+                   window: float = 10.0, device: str = "cpu") -> list[dict]:
+    """Top-``k`` labels of each file: ``[{"file", "top": [{"label", "probability"}, ...]}]``, with the model on
+    ``device`` (``cpu``, ``cuda`` or ``cuda:N``).
 
     Raises:
-        ConfigError: ``k`` not in ``[1, classes]`` or ``window`` not positive.
+        ConfigError: ``k`` not in ``[1, classes]``, ``window`` not positive, or an unusable ``device``.
     """
-    model = load_classifier(model_path)
+    model = load_classifier(model_path).to(resolve_device(device))
     if not 1 <= k <= model.num_classes:
         raise ConfigError(f"--top-k {k}: give 1 to {model.num_classes} labels (the model's classes).")
-    check_window(model, window)
+    check_window(model, window, "--clip-seconds")
     results = []
     for path in tqdm(files, desc="classify", unit="file", disable=len(files) < 2):
         probs = classify_file(model, path, window)

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from .cards import CARD_FILE, MODEL_FILE, resolve_model_path, update_card
 from .errors import ConfigError, ModelFileError
 from .fileio import check_out_dir, write_text
+from .inference import resolve_device
 from .metrics import classification_scores, confusion_matrix, perceptual, pit, sdr, si_sdr
 from .models import EncoderMaskerDecoder, SepaudioModel, load_model
 from .models.classifier import AudioClassifier
@@ -225,6 +226,7 @@ def evaluate_config(
     n_examples: int = 3,
     metrics: Sequence[str] = SCORES,
     precision: str | None = None,
+    device: str | None = None,
 ) -> dict:
     """Evaluate on the dataset a training config names for ``split``: ``data.name`` with the arguments
     ``data.<split>``, in batches of ``data.batch_size`` (classification).
@@ -238,9 +240,11 @@ def evaluate_config(
         metrics: separation / extraction only: of :data:`SCORES`, those to compute.
         precision: separation / extraction only: ``fp32`` | ``bf16`` runs the fused fast path
             (``EncoderMaskerDecoder.fast``); ``None`` the plain one.
+        device: where the model runs (``cpu``, ``cuda``, ``cuda:N``); ``None``: the first GPU when there is one and
+            ``trainer.accelerator`` allows it, else the CPU.
 
     Raises:
-        ConfigError: the config has no ``data.<split>`` section.
+        ConfigError: the config has no ``data.<split>`` section, or ``device`` is unusable.
         ModelFileError: the model file is missing or unreadable.
     """
     from .data import create_dataset
@@ -251,7 +255,8 @@ def evaluate_config(
                           f"another split ({', '.join(k for k, v in data.items() if isinstance(v, dict))}).")
     exp_dir = Path(config["exp_dir"])
     accelerator = str(config.get("trainer", {}).get("accelerator", "auto"))
-    device = torch.device("cuda" if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
+    device = resolve_device(device) if device else torch.device(
+        "cuda" if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
     model_path = model_path or exp_dir / "model.pt"
     model = load_model(model_path).to(device)
     if precision is not None:

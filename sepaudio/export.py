@@ -26,6 +26,7 @@ from torch import nn
 
 from .errors import ModelFileError, SepaudioError
 from .fileio import atomic_path
+from .inference import resolve_device
 from .models import EncoderMaskerDecoder, SepaudioModel, TseNet, load_model
 from .models.classifier import AudioClassifier
 from .models.esresnet import Attention2d
@@ -285,8 +286,8 @@ def export(model: SepaudioModel, path: str | os.PathLike, fmt: str = "onnx", str
         raise ValueError(f"unknown export format {fmt!r}; choose one of {FORMATS}")
     if fmt == "onnx":
         _require("onnx")
-    wrapper = _wrap(model, streaming)
-    inputs = example_inputs(model, int(model.sample_rate), streaming)  # traced on one second
+    wrapper, device = _wrap(model, streaming), next(model.parameters()).device
+    inputs = tuple(x.to(device) for x in example_inputs(model, int(model.sample_rate), streaming))  # one second
     with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on Python values: the two-length tests cover them
         if fmt == "onnx":
@@ -299,14 +300,15 @@ def export(model: SepaudioModel, path: str | os.PathLike, fmt: str = "onnx", str
 
 
 def run_exported(path: str | os.PathLike, inputs: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
-    """Run an exported file: TorchScript (a zip archive) through ``torch.jit.load``, ONNX through onnxruntime (CPU).
+    """Run an exported file: TorchScript (a zip archive) through ``torch.jit.load`` on the device it was traced on,
+    ONNX through onnxruntime (CPU).
 
     Args:
         path: the file :func:`export` wrote.
         inputs: in the order of :func:`input_names`.
 
     Returns:
-        The outputs as a list of tensors.
+        The outputs as a list of tensors on the CPU.
     """
     path = Path(path)
     if not zipfile.is_zipfile(path):
@@ -315,22 +317,26 @@ def run_exported(path: str | os.PathLike, inputs: tuple[torch.Tensor, ...]) -> l
         feeds = {arg.name: x.numpy() for arg, x in zip(session.get_inputs(), inputs)}
         return [torch.from_numpy(y) for y in session.run(None, feeds)]
     with torch.no_grad():
-        out = torch.jit.load(str(path))(*inputs)
-    return list(out) if isinstance(out, (tuple, list)) else [out]
+        module = torch.jit.load(str(path))
+        device = next(module.parameters(), torch.empty(0)).device
+        out = module(*(x.to(device) for x in inputs))
+    return [y.cpu() for y in (out if isinstance(out, (tuple, list)) else [out])]
 
 
-def export_checked(source: str | os.PathLike, path: str | os.PathLike, fmt: str, streaming: bool = False
-                   ) -> tuple[Path, dict[int, float]]:
+def export_checked(source: str | os.PathLike, path: str | os.PathLike, fmt: str, streaming: bool = False,
+                   device: str = "cpu") -> tuple[Path, dict[int, float]]:
     """Load a model (file, folder or Hub id), export it and :func:`compare` the file with it at two lengths (one
-    and 1.5 seconds; a streaming step: chunks of 10 and 25 ms).
+    and 1.5 seconds; a streaming step: chunks of 10 and 25 ms). The model is traced and compared on ``device``
+    (``cpu``, ``cuda``, ``cuda:N``).
 
     Returns:
         ``(path, {length: max |difference|})``.
 
     Raises:
         ModelFileError: the model cannot be loaded, is of a kind that does not export, or cannot stream.
+        ConfigError: an unusable ``device``.
     """
-    model = load_model(source)
+    model = load_model(source).to(resolve_device(device))
     try:
         export(model, path, fmt, streaming)
     except ValueError as err:  # check_streamable's reason, or an unknown format
@@ -352,18 +358,18 @@ def compare(model: SepaudioModel, path: str | os.PathLike, lengths: tuple[int, .
     Returns:
         ``{length: max |exported - pytorch|}`` over every output, the state included.
     """
-    model = model.eval()
+    model, device = model.eval(), next(model.parameters()).device
     reference = _Step(model).eval() if streaming else model
     state = None
     if streaming:
         with torch.no_grad():
-            state = list(reference(*example_inputs(model, lengths[0], True))[1:])
+            state = [s.cpu() for s in reference(*(x.to(device) for x in example_inputs(model, lengths[0], True)))[1:]]
     diffs = {}
     for length in lengths:
         inputs = example_inputs(model, length, streaming, seed=length, state=state)
         with torch.no_grad():
-            expected = reference(*inputs)
-        expected = list(expected) if isinstance(expected, tuple) else [expected]
+            expected = reference(*(x.to(device) for x in inputs))
+        expected = [y.cpu() for y in (expected if isinstance(expected, tuple) else [expected])]
         got = run_exported(path, inputs)
         if len(got) != len(expected):
             raise ValueError(f"{path}: gives {len(got)} outputs where the model gives {len(expected)}")

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from .classify import load_classifier
 from .errors import ConfigError
 from .fileio import check_out_dir, check_outputs, readable
-from .inference import ChunkReader
+from .inference import ChunkReader, resolve_device
 from .models.classifier import SILENCE, AudioClassifier, FrameResults, check_timeline_options, smooth_labels  # noqa
 from .models.classifier import frame_posteriors as posteriors, timeline
 from .plots import plot_timeline
@@ -53,7 +53,7 @@ def segment_file(model: AudioClassifier, path: str | os.PathLike, window: float 
 
 
 def segment_files(model_path: str | os.PathLike, files: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-                  fmt: str = "csv", plot: bool = False, **options) -> list[Path]:
+                  fmt: str = "csv", plot: bool = False, device: str = "cpu", **options) -> list[Path]:
     """Segment every file and write ``out_dir/<file stem>.<csv|rttm|txt>`` (and ``.png`` with ``plot``).
 
     Args:
@@ -62,6 +62,7 @@ def segment_files(model_path: str | os.PathLike, files: Sequence[str | os.PathLi
         out_dir: output folder.
         fmt: ``csv`` | ``rttm`` | ``audacity`` (:mod:`sepaudio.timeline`).
         plot: also draw each timeline over the waveform.
+        device: where the model runs: ``cpu``, ``cuda`` or ``cuda:N``.
         options: :func:`segment_file` keyword arguments (window, hop, smooth, silence_db, block_seconds, ...).
 
     Returns:
@@ -73,7 +74,7 @@ def segment_files(model_path: str | os.PathLike, files: Sequence[str | os.PathLi
     outputs = {path: out_dir / f"{Path(path).stem}{SUFFIXES[fmt]}" for path in files}
     check_outputs([*outputs.values(), *([out.with_suffix(".png") for out in outputs.values()] if plot else [])],
                   files, out_dir)
-    model = load_classifier(model_path)
+    model = load_classifier(model_path).to(resolve_device(device))
     written = []
     for path in tqdm(files, desc="segment", unit="file"):
         segments, results = segment_file(model, path, **options)

@@ -3,7 +3,7 @@
 # TseNet conditioned on $ivector_dim-dim i-vectors, 3 evaluate on the test set (SI-SDRi, SDRi, PESQ, STOI).
 overrides=("model.args.ivector_dim=$ivector_dim" "${overrides[@]}")
 if begin_stage 1 "i-vector extractor ($components Gaussians, $ivector_dim-dim) on the training speakers"; then
-  "$python" -m sepaudio ivector train --wavs data/ivector_train.txt --out exp/ivector.pt --sample-rate "$rate" \
+  "$python" -m sepaudio ivector train --list data/ivector_train.txt -o exp/ivector.pt --sample-rate "$rate" \
     --components "$components" --rank "$ivector_dim" --max-utterances 8000
 fi
 if begin_stage 2 "train TseNet"; then

@@ -22,7 +22,7 @@ distilled=(exp_dir=exp/swishnet_distilled loss.name=distillation
   "loss.args={teacher: exp/mobilenet_v1_025/model.pt, soft: 0.9, temperature: 2.0}")
 
 if begin_stage 0 "generate the corpus and a ${timeline_seconds}-second test recording ($data)"; then
-  "$python" -m sepaudio prepare smn_mini "$data" --seconds "$file_seconds" --timeline-seconds "$timeline_seconds"
+  "$python" -m sepaudio prepare smn_mini -o "$data" --seconds "$file_seconds" --timeline-seconds "$timeline_seconds"
 fi
 if begin_stage 1 "train SwishNet slim"; then
   "$python" -m sepaudio train "$conf" "${overrides[@]}"

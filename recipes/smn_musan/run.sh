@@ -14,7 +14,7 @@ conf=$recipe/conf.yml
 
 if begin_stage 0 "split MUSAN, remove silence (data/musan)"; then
   require corpus
-  "$python" -m sepaudio prepare musan "$corpus" data/musan
+  "$python" -m sepaudio prepare musan "$corpus" -o data/musan
 fi
 for clip in $clips; do
   c=("data.train.clip_seconds=$clip" "data.valid.clip_seconds=$clip" "data.test.clip_seconds=$clip" "${overrides[@]}")

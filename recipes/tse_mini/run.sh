@@ -32,12 +32,12 @@ if begin_stage 0 "mini speech corpus ($speakers speakers, $heldout held out) and
     --utterances "$utterances" --lists data/lists --heldout "$heldout"
 fi
 if begin_stage 1 "i-vector extractor (UBM, total variability, LDA) on the training speakers"; then
-  timed ivector_train "$python" -m sepaudio ivector train --wavs data/lists/ivector_train.txt --out exp/ivector.pt \
+  timed ivector_train "$python" -m sepaudio ivector train --list data/lists/ivector_train.txt -o exp/ivector.pt \
     --components "$components" --rank "$rank" --lda-dim "$lda_dim" --tv-iterations 5
 fi
 if begin_stage 2 "i-vector EER (cosine scoring) on the held-out speakers"; then
   timed ivector_eer "$python" -m sepaudio ivector extract --model exp/ivector.pt \
-    --wavs data/lists/ivector_heldout.txt --out exp/ivectors_heldout
+    --list data/lists/ivector_heldout.txt -o exp/ivectors_heldout
 fi
 if begin_stage 3 "train TseNet"; then
   timed tsenet_train "$python" -m sepaudio train "$conf" "${overrides[@]}"
