@@ -78,6 +78,8 @@ def _traceable_pad(model: EncoderMaskerDecoder, wav: torch.Tensor) -> torch.Tens
 
     Shape: ``(batch, time)`` -> ``(batch, time + extra)``.
     """
+    if getattr(model, "framing", "centered") == "asteroid":  # no padding: frames stop at the last whole window
+        return wav
     fb = model.encoder.filterbank
     stride = int(fb.stride)
     length = torch._shape_as_tensor(wav)[-1]
@@ -109,7 +111,8 @@ class _Separator(nn.Module):
         else:
             masks = model.masker(rep, model.speaker_net(self.encode(speaker)))
         length = torch._shape_as_tensor(mixture)[-1]
-        return model.decoder(masks * rep.unsqueeze(1))[..., :length]
+        out = model.decoder(masks * rep.unsqueeze(1))  # zeros after the last whole window (asteroid framing)
+        return F.pad(out, (0, int(model.encoder.filterbank.stride)))[..., :length]
 
 
 class _Step(nn.Module):

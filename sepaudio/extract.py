@@ -16,7 +16,8 @@ from .cards import IVECTOR_FILE, resolve_model_path
 from .errors import ModelFileError
 from .fileio import check_out_dir, check_outputs, read_list
 from .inference import check_chunking, process_file, resolve_device
-from .models import TseNet, load_model
+from .models import TseNet
+from .pretrained import load_model
 from .models.tsenet import MIN_SECONDS, RELIABLE_SECONDS, SILENT_RMS  # noqa: F401  (re-exported)
 from .speaker import IVectorExtractor, load_ivector_extractor
 
@@ -37,7 +38,9 @@ def load_extractor(path: str | os.PathLike, ivector_model: str | os.PathLike | N
     model = load_model(path, expected=TseNet).to(device).eval().fast(precision)
     if model.conditioning != "ivector":
         return model, None
-    beside = resolve_model_path(path).parent / IVECTOR_FILE  # a model folder's own extractor
+    if ivector_model is None and getattr(model, "ivector_extractor", None) is not None:  # the model folder's own
+        return model, model.ivector_extractor.to(device)
+    beside = resolve_model_path(path).parent / IVECTOR_FILE
     if ivector_model is None and beside.is_file():
         ivector_model = beside
     if ivector_model is None:
