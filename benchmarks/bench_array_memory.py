@@ -15,13 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from sepaudio.models import MiTAS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_separate_memory import SIZES  # noqa: E402
 from cli_peak import RATE, memory_parser  # noqa: E402
+from machine import machine_line  # noqa: E402
 
 CHILD = """
 import sys
@@ -57,8 +56,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = MiTAS(**SIZES[args.size])
         path = model.save(Path(tmp) / "model.pt")
-        print(f"model: MiTAS ({args.size}), {model.num_parameters:,} parameters, {RATE} Hz, float32 numpy input; "
-              f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}, 2 threads")
+        print(machine_line())
+        print(f"model: MiTAS ({args.size}), {model.num_parameters:,} parameters, {RATE} Hz, float32 numpy input, "
+              f"2 threads")
         runs = [(minutes, args.chunk_seconds, f"{args.chunk_seconds:g} s") for minutes in args.minutes]
         shortest = min(args.minutes)
         runs.append((shortest, shortest * 60 + 1, "whole"))

@@ -180,9 +180,15 @@ def process_tensor(
         raise ValueError(f"expected a (time,) waveform, got shape {tuple(wav.shape)}")
     check_chunking(chunk_seconds, overlap_seconds, sample_rate)
     bounds = chunk_bounds(wav.shape[-1], _samples(chunk_seconds, sample_rate), _samples(overlap_seconds, sample_rate))
+    joined, at = None, 0
     with torch.inference_mode():
         outputs = (_run(fn, wav[start:end]) for start, end in bounds)
-        return torch.cat(list(join_chunks(outputs, bounds, align_sources)), dim=-1)
+        for block in join_chunks(outputs, bounds, align_sources):  # written into one output: never held twice
+            if joined is None:
+                joined = block.new_empty((block.shape[0], bounds[-1][1]))
+            joined[:, at:at + block.shape[-1]] = block
+            at += block.shape[-1]
+    return joined
 
 
 class ChunkReader:
