@@ -22,6 +22,7 @@ import yaml
 
 from .errors import ModelFileError
 from .fileio import atomic_path, write_text
+from .optional import require
 
 MODEL_FILE, CARD_FILE, IVECTOR_FILE = "model.pt", "README.md", "ivector.pt"
 #: task -> (Hugging Face pipeline tag, task tag, title, what the model does)
@@ -225,7 +226,7 @@ def _model_in_folder(folder: Path, source: str | None = None) -> Path:
 
 def _download(repo_id: str) -> Path:
     """The local snapshot of a Hub repository (fetched on first use, from the cache afterwards)."""
-    from huggingface_hub import snapshot_download  # lazy: only Hub ids need it
+    snapshot_download = require("huggingface_hub", "Loading a model from the Hugging Face Hub").snapshot_download
 
     try:
         return Path(snapshot_download(repo_id))
