@@ -130,20 +130,21 @@ def environment(tmp_path_factory):
     return env, audio
 
 
-def run_block(block: Block, folder: Path, env: dict, number: int) -> None:
+def run_block(block: Block, folder: Path, env: dict, number: int) -> str | None:
+    """Run one block in ``folder``; None when it succeeds, else what went wrong."""
     script = folder / f".block{number}.{'py' if RUN[block.lang] == 'python' else 'sh'}"
     script.write_text(block.code, encoding="utf-8")
     command = [sys.executable, script.name] if RUN[block.lang] == "python" else ["bash", "-e", script.name]
     try:
         done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"{block.where}: the {block.lang} block ran past {BLOCK_TIMEOUT} s")
+        return f"{block.where}: the {block.lang} block ran past {BLOCK_TIMEOUT} s"
     finally:
         script.unlink(missing_ok=True)
-    if done.returncode:
-        pytest.fail(f"{block.where}: the {block.lang} block failed as written (exit status {done.returncode})\n"
-                    f"--- block\n{block.code}--- stdout (end)\n{done.stdout[-3000:]}\n"
-                    f"--- stderr (end)\n{done.stderr[-3000:]}", pytrace=False)
+    if done.returncode == 0:
+        return None
+    return (f"{block.where}: the {block.lang} block failed as written (exit status {done.returncode})\n"
+            f"--- block\n{block.code}--- stdout (end)\n{done.stdout[-2000:]}\n--- stderr (end)\n{done.stderr[-3000:]}")
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=shown)
@@ -157,9 +158,15 @@ def test_code_blocks_run_as_written(document, environment, tmp_path, capsys):
     if skipped:
         with capsys.disabled():
             print("".join(f"\n  skipped {b.where} ({b.lang}): {b.skip}" for b in skipped))
-    for number, block in enumerate(blocks):
+    failures = []  # every block runs, so that one failure does not hide the next (the first is the cause of
+    for number, block in enumerate(blocks):  # any that depend on its files)
         if block.lang in RUN and not block.skip:
-            run_block(block, tmp_path, env, number)
+            failure = run_block(block, tmp_path, env, number)
+            if failure:
+                failures.append(failure)
+    if failures:
+        pytest.fail(f"{len(failures)} block(s) of {shown(document)} failed:\n\n" + "\n\n".join(failures),
+                    pytrace=False)
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=shown)
@@ -200,3 +207,20 @@ def test_benchmarks_run_from_any_folder():
                 assert not node.value.startswith(relative), (
                     f"{script.name}:{node.lineno}: {node.value!r} is relative to the working folder; build it from "
                     f"Path(__file__)")
+
+
+def test_cli_reference_has_every_command():
+    """docs/cli.md's hook writes the --help of every command and action from the parser `sepaudio` runs."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cli_help", REPO / "docs" / "hooks" / "cli_help.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    from sepaudio.cli import build_parser
+
+    page = hook.on_page_markdown(f"# Command line\n\n{hook.MARKER}\n", None, None, None)
+    assert hook.MARKER not in page and page.count("```text") == len(list(hook._commands(build_parser())))
+    for words, parser in hook._commands(build_parser()):
+        assert f"## `{' '.join(('sepaudio',) + words)}`" in page and parser.format_usage().split()[1] in page
+    assert "## `sepaudio separate`" in page and "## `sepaudio ivector train`" in page
+    assert hook.on_page_markdown("no marker", None, None, None) == "no marker"
