@@ -147,7 +147,13 @@ def run_block(block: Block, folder: Path, env: dict, number: int) -> str | None:
             f"--- block\n{block.code}--- stdout (end)\n{done.stdout[-2000:]}\n--- stderr (end)\n{done.stderr[-3000:]}")
 
 
-@pytest.mark.parametrize("document", DOCUMENTS, ids=shown)
+def trains(document: Path) -> bool:
+    """Whether a block of the document that runs trains a model (such documents are marked slow)."""
+    return any(b.lang in RUN and not b.skip and re.search(r"\bsepaudio train\b", b.code) for b in parse(document))
+
+
+@pytest.mark.parametrize("document", [pytest.param(d, marks=[pytest.mark.slow] if trains(d) else [])
+                                      for d in DOCUMENTS], ids=shown)
 def test_code_blocks_run_as_written(document, environment, tmp_path, capsys):
     env, audio = environment
     blocks = parse(document)
