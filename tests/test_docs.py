@@ -230,3 +230,20 @@ def test_cli_reference_has_every_command():
         assert f"## `{' '.join(('sepaudio',) + words)}`" in page and parser.format_usage().split()[1] in page
     assert "## `sepaudio separate`" in page and "## `sepaudio ivector train`" in page
     assert hook.on_page_markdown("no marker", None, None, None) == "no marker"
+
+
+def test_grouped_parameters_are_written_out_per_name():
+    """The API reference's griffe extension turns ``a, b: text`` entries of a parameter section into one per name."""
+    import importlib.util
+
+    pytest.importorskip("griffe")
+    path = REPO / "docs" / "hooks" / "griffe_grouped_args.py"
+    spec = importlib.util.spec_from_file_location("griffe_grouped_args", path)
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    text = ("Separate.\n\nArgs:\n    audio: a path, an array.\n    chunk_seconds, overlap_seconds (float): chunk and\n"
+            "        overlap, in seconds.\n    device: where.\n\nReturns:\n    a, b: not a parameter section.")
+    entry = "chunk and\n        overlap, in seconds.\n"
+    assert hook.split_grouped_parameters(text) == (
+        f"Separate.\n\nArgs:\n    audio: a path, an array.\n    chunk_seconds (float): {entry}"
+        f"    overlap_seconds (float): {entry}    device: where.\n\nReturns:\n    a, b: not a parameter section.")
