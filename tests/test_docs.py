@@ -183,6 +183,9 @@ def test_every_block_is_run_or_marked(document):
         assert block.lang in RUN or block.lang in NOT_CODE, (
             f"{block.where}: a ```{block.lang} block; name its language (python, bash, text, yaml, ...)")
         assert not block.skip or block.lang in RUN, f"{block.where}: a skip marker before a block that never runs"
+        if RUN.get(block.lang) == "bash" and not block.skip:  # the test must not change the environment it runs in
+            assert not re.search(r"^\s*(pip3? install|git clone|make\b)", block.code, re.MULTILINE), (
+                f"{block.where}: a block that installs packages or runs make; mark it <!-- skip: REASON -->")
 
 
 def test_parse_reads_markers_and_order(tmp_path):
