@@ -250,3 +250,27 @@ def test_grouped_parameters_are_written_out_per_name():
     assert hook.split_grouped_parameters(text) == (
         f"Separate.\n\nArgs:\n    audio: a path, an array.\n    chunk_seconds (float): {entry}"
         f"    overlap_seconds (float): {entry}    device: where.\n\nReturns:\n    a, b: not a parameter section.")
+
+
+@pytest.mark.slow
+def test_tse_mini_runs_every_config_the_docs_present(tmp_path):
+    """``recipes/tse_mini/run.sh --conf conf_encoder.yml`` (the learned speaker encoder, which takes no i-vector) runs
+    every stage, at a tiny size, to its results table."""
+    tiny = ["model.args.n_filters=16", "model.args.tcn.channels=8", "model.args.tcn.hidden=16",
+            "model.args.tcn.skip_channels=8", "model.args.tcn.blocks=2", "model.args.tcn.repeats=1",
+            "model.args.speaker_dim=4", "model.args.speaker_channels=8", "model.args.speaker_blocks=1",
+            "model.args.n_speakers=7", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+            "trainer.limit_val_batches=1", "trainer.enable_progress_bar=false", "data.num_workers=0",
+            "data.batch_size=2"]
+    for split, length in (("train", 4), ("valid", 2), ("test", 2)):
+        tiny += [f"data.{split}.length={length}", f"data.{split}.segment=0.5", f"data.{split}.enrollment_seconds=0.5"]
+    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(["bash", str(REPO / "recipes/tse_mini/run.sh"), "--conf", "conf_encoder.yml", "--speakers",
+                           "10", "--heldout", "3", "--utterances", "3", "--components", "4", "--rank", "8",
+                           "--lda-dim", "4", "--work", str(tmp_path), *tiny], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = (tmp_path / "exp" / "tsenet_encoder" / "RESULTS.md").read_text()
+    assert "held-out speakers (test)" in results and "Conditioning check" in results
+    config = (tmp_path / "exp" / "tsenet_encoder" / "config.yaml").read_text()
+    assert "conditioning: encoder" in config and "ivector_dim: 4" not in config
