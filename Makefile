@@ -4,11 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench clean
+.PHONY: test demo docs bench clean
 
+# Everything (the dev extra), and asteroid for the tests that compare with it: asteroid 0.7.0 declares pins that
+# conflict with current torch / lightning, so it comes without its declared dependencies (the dev extra has the
+# ones it imports).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'asteroid==0.7.0'
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -19,8 +23,12 @@ test: $(STAMP)
 demo: $(STAMP)
 	PYTHON=$(abspath $(BIN)/python) bash recipes/tse_mini/run.sh --work $(CURDIR)/demo_out
 
+# The documentation site in site/ (warnings are errors); `$(BIN)/mkdocs serve` previews it while editing.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_conv_tasnet.py
 
 clean:
-	rm -rf $(VENV) demo_out exp
+	rm -rf $(VENV) demo_out exp site

@@ -22,9 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]  # runs from any folder: paths are relative to this file
+CONFIG = REPO / "recipes" / "sep_mini" / "conf.yml"
 CHILD = """
 import json, sys
-sys.path.insert(0, {here!r})
+sys.path[:0] = [{here!r}, {repo!r}]
 import bench_training_loop as b
 print("RESULT", json.dumps(b.measure({loop!r}, {workers!r}, {steps}, {warmup}, {root!r})))
 """
@@ -39,9 +41,8 @@ def measure(loop: str, workers, steps: int, warmup: int, root: str) -> list:
     from sepaudio.train import TrainingSystem, build, load_config
 
     make_mini_speech_corpus(Path(root) / "mini", n_speakers=16, utterances=6)
-    config = load_config("recipes/sep_mini/conf.yml", [f"data.train.root={root}/mini", f"data.valid.root={root}/mini",
-                                                       f"data.num_workers={workers}",
-                                                       f"data.train.length={4 * (steps + warmup)}"])
+    config = load_config(str(CONFIG), [f"data.train.root={root}/mini", f"data.valid.root={root}/mini",
+                                       f"data.num_workers={workers}", f"data.train.length={4 * (steps + warmup)}"])
     torch.manual_seed(0)
     model, loss, train_loader, _ = build(config)
     n_workers, threads = train_loader.num_workers, torch.get_num_threads()
@@ -85,8 +86,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):
             for loop, workers in rows:
-                code = CHILD.format(here=str(Path(__file__).resolve().parent), loop=loop, workers=workers,
-                                    steps=args.steps, warmup=args.warmup, root=tmp)
+                code = CHILD.format(here=str(Path(__file__).resolve().parent), repo=str(REPO), loop=loop,
+                                    workers=workers, steps=args.steps, warmup=args.warmup, root=tmp)
                 proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
                 if proc.returncode:
                     sys.exit(proc.stderr[-3000:])

@@ -61,7 +61,8 @@ def load(
         sample_rate: resample to this rate; ``None`` keeps the file's rate.
         mono: average the channels into one. Without it the channels are kept as they are.
         channels: the channel count the caller can take (checked after ``mono``); ``None`` takes any.
-        start, frames: read ``frames`` samples from sample ``start`` (``-1``: to the end), in the file's rate.
+        start: the first sample to read, in the file's rate.
+        frames: how many samples to read (``-1``: to the end).
 
     Returns:
         ``(waveform, rate)``: waveform of shape ``(channels, time)`` and its sample rate.

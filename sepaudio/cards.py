@@ -25,6 +25,7 @@ import yaml
 
 from .errors import ModelFileError
 from .fileio import atomic_path, write_text
+from .optional import require
 
 MODEL_FILE, CARD_FILE, IVECTOR_FILE = "model.pt", "README.md", "ivector.pt"
 #: the files of the layout :meth:`~sepaudio.models.SepaudioModel.save_pretrained` writes
@@ -249,7 +250,7 @@ def _model_in_folder(folder: Path, source: str | None = None) -> Path:
 
 def _download(repo_id: str) -> Path:
     """The local snapshot of a Hub repository (fetched on first use, from the cache afterwards)."""
-    from huggingface_hub import snapshot_download  # lazy: only Hub ids need it
+    snapshot_download = require("huggingface_hub", "Loading a model from the Hugging Face Hub").snapshot_download
 
     try:
         return Path(snapshot_download(repo_id))

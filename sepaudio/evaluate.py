@@ -41,6 +41,7 @@ from .inference import resolve_device
 from .metrics import classification_scores, confusion_matrix, perceptual, pit, sdr, si_sdr
 from .models import EncoderMaskerDecoder, SepaudioModel, load_model
 from .models.classifier import AudioClassifier
+from .optional import require
 from .plots import plot_confusion, plot_spectrograms
 
 __all__ = ["evaluate", "evaluate_config", "format_summary", "METRICS", "SCORES"]
@@ -108,6 +109,9 @@ def _separate(model: SepaudioModel, dataset: Dataset, out_dir: Path, n_examples:
     """Per-utterance rows and the summary of a separation or extraction model."""
     device = next(model.parameters()).device
     slow = tuple(m for m in PERCEPTUAL if m in metrics)
+    for name, package in (("pesq", "pesq"), ("stoi", "pystoi")):  # up front, not after the first utterance
+        if name in slow:
+            require(package, f"{name.upper()} scores (or leave {name} out of --metrics)")
     if workers is None:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     pool = _pool(min(workers, len(dataset))) if slow and workers > 0 and len(dataset) > 1 else None

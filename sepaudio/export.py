@@ -12,7 +12,6 @@ against the PyTorch model.
 from __future__ import annotations
 
 import copy
-import importlib
 import math
 import os
 import warnings
@@ -24,9 +23,10 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from .errors import ModelFileError, SepaudioError
+from .errors import ModelFileError
 from .fileio import atomic_path
 from .inference import resolve_device
+from .optional import require
 from .models import EncoderMaskerDecoder, SepaudioModel, TseNet, load_model
 from .models.classifier import AudioClassifier
 from .models.esresnet import Attention2d
@@ -390,8 +390,4 @@ def _max_diff(got: torch.Tensor, expected: torch.Tensor) -> float:
 
 def _require(package: str):
     """Import an optional package of the ``export`` extra, or say how to install it."""
-    try:
-        return importlib.import_module(package)
-    except ImportError as err:
-        raise SepaudioError(f"ONNX export needs {package}: pip install 'sepaudio[export]' (onnx and onnxruntime)."
-                            ) from err
+    return require(package, "ONNX export")

@@ -170,7 +170,8 @@ def process_tensor(
         wav: the waveform at ``sample_rate``.
         fn: ``(1, time)`` -> ``(1, n_out, time)``, e.g. a separation model.
         sample_rate: of ``wav``; converts the chunk and overlap durations to samples.
-        chunk_seconds, overlap_seconds: chunk length and overlap (at most half a chunk).
+        chunk_seconds: chunk length.
+        overlap_seconds: overlap of consecutive chunks (at most half a chunk).
         align_sources: keep each output on the same source across chunks (blind separation).
 
     Returns:
@@ -261,7 +262,8 @@ def process_file(
         out_paths: one destination per output of ``fn`` (their format follows the extension).
         fn: ``(1, time)`` -> ``(1, n_out, time)`` at ``sample_rate``.
         sample_rate: the model's rate.
-        chunk_seconds, overlap_seconds: chunk length and overlap (at most half a chunk).
+        chunk_seconds: chunk length.
+        overlap_seconds: overlap of consecutive chunks (at most half a chunk).
         align_sources: keep each output on the same source across chunks (blind separation).
         progress: show a progress bar over chunks.
 

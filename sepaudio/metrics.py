@@ -17,6 +17,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .optional import require
+
 __all__ = ["si_sdr", "sdr", "snr", "si_sdr_improvement", "sdr_improvement", "pit", "perceptual", "PESQ_MODES",
            "confusion_matrix", "classification_scores", "frame_accuracy"]
 
@@ -99,26 +101,21 @@ def sdr_improvement(est: torch.Tensor, ref: torch.Tensor, mixture: torch.Tensor)
 
 def perceptual(est: np.ndarray, ref: np.ndarray, rate: int, metrics: Sequence[str] = ("pesq", "stoi")) -> dict:
     """PESQ (8 / 16 kHz only) and STOI, averaged over sources, through the ``pesq`` and ``pystoi`` packages (the
-    figures torchmetrics gives); a metric that cannot be computed (package missing, no utterance in a silent
-    reference, another rate) is left out. A plain function of arrays, so that a process pool can run it.
+    figures torchmetrics gives); a metric that cannot be computed (no utterance in a silent reference, PESQ at
+    another rate) is left out. A plain function of arrays, so that a process pool can run it.
 
     Shape: est, ref ``(n_src, time)`` float32 -> ``{"pesq": float, "stoi": float}``.
     """
     out = {}
     if "pesq" in metrics and rate in PESQ_MODES:
+        pesq = require("pesq", "PESQ").pesq
         try:
-            from pesq import pesq
-
             out["pesq"] = float(np.mean([pesq(rate, r, e, PESQ_MODES[rate]) for e, r in zip(est, ref)]))
-        except (ModuleNotFoundError, RuntimeError):  # pesq missing, or no utterance detected in a silent reference
+        except RuntimeError:  # no utterance detected in a silent reference
             pass
     if "stoi" in metrics:
-        try:
-            from pystoi import stoi
-
-            out["stoi"] = float(np.mean([stoi(r, e, rate, False) for e, r in zip(est, ref)]))
-        except ModuleNotFoundError:
-            pass
+        stoi = require("pystoi", "STOI").stoi
+        out["stoi"] = float(np.mean([stoi(r, e, rate, False) for e, r in zip(est, ref)]))
     return out
 
 
@@ -176,7 +173,8 @@ def frame_accuracy(reference: Sequence, hypothesis: Sequence, step: float = 0.01
     """Fraction of ``step``-second frames over the reference's span on which two timelines give the same label.
 
     Args:
-        reference, hypothesis: :class:`sepaudio.timeline.Segment` lists (label, start, stop), sorted by start.
+        reference: :class:`sepaudio.timeline.Segment` list (label, start, stop), sorted by start.
+        hypothesis: the same, to score against ``reference``.
         step: frame length in seconds.
     """
     end = max(s.stop for s in reference)

@@ -14,13 +14,18 @@ utterances=10             # N: utterances per speaker of the corpus
 components=64             # N: Gaussians of the i-vector extractor's UBM
 rank=100                  # N: rank of its total variability matrix
 lda_dim=10                # N: i-vector dimension after LDA, TseNet's model.args.ivector_dim
-conf=conf.yml             # conf.yml|conf_causal.yml: TseNet's config (conf_causal.yml: causal, it streams)
+conf=conf.yml             # conf.yml|conf_causal.yml|conf_encoder.yml: TseNet's config (causal: it streams; encoder: learned speaker encoder)
 . "$(dirname "$0")/../common/parse_options.sh"
 # One BLAS thread per process: the data worker computes i-vectors beside the training process, and on a loaded
 # machine spinning OpenMP threads cost far more than they give. Set OMP_NUM_THREADS to change it.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-overrides=("model.args.ivector_dim=$lda_dim" "${overrides[@]}")
 conf=$recipe/$conf
+ivector_args=(--ivector-model exp/ivector.pt)  # i-vector conditioning; a learned speaker encoder needs none
+if grep -q '^ *conditioning: *encoder' "$conf"; then
+  ivector_args=()
+else
+  overrides=("model.args.ivector_dim=$lda_dim" "${overrides[@]}")
+fi
 model_dir=$(sed -n 's/^exp_dir: *//p' "$conf")  # the run's exp_dir (exp/tsenet), or the user's exp_dir=...
 for _o in "${overrides[@]}"; do [[ $_o != exp_dir=* ]] || model_dir=${_o#exp_dir=}; done
 timed() { local name=$1 start=$SECONDS; shift; "$@"; echo "$name $(( SECONDS - start ))" >> exp/timings.txt; }
@@ -48,7 +53,7 @@ if begin_stage 4 "evaluate on held-out speakers (test) and on new mixtures of th
   done
 fi
 if begin_stage 5 "conditioning check: every pair of held-out speakers, extracted with each one's enrollment"; then
-  timed examples "$python" "$recipe/local/examples.py" --model "$model_dir/model.pt" --ivector-model exp/ivector.pt \
+  timed examples "$python" "$recipe/local/examples.py" --model "$model_dir/model.pt" "${ivector_args[@]}" \
     --root data/mini --speakers data/lists/heldout_speakers.txt --out "$model_dir/examples"
 fi
 if begin_stage 6 "results table"; then

@@ -128,7 +128,8 @@ class ExtractionList(_Triples):
     """Extraction triples from a WSJ0-2mix-extr style list (see :func:`read_extraction_list`).
 
     Args:
-        list_path, root: see :func:`read_extraction_list`.
+        list_path: see :func:`read_extraction_list`.
+        root: see :func:`read_extraction_list`.
         sample_rate: files of other rates are resampled.
         segment: seconds of mixture / target per item (random crop, ``seed`` fixes it); ``None`` = whole files.
         enrollment_seconds: enrollment length; default ``segment`` (``None``: whole enrollment).
@@ -161,8 +162,13 @@ class LibriMixExtraction(_Triples):
     item; without, it is drawn anew every time. Targets whose speaker has no other utterance in the CSV are left out.
 
     Args:
-        csv_path, root: see :func:`~sepaudio.data.librimix.read_librimix_csv`.
-        sample_rate, segment, enrollment_seconds, seed, speed_factors: see :class:`ExtractionList`.
+        csv_path: see :func:`~sepaudio.data.librimix.read_librimix_csv`.
+        root: see :func:`~sepaudio.data.librimix.read_librimix_csv`.
+        sample_rate: see :class:`ExtractionList`.
+        segment: see :class:`ExtractionList`.
+        enrollment_seconds: see :class:`ExtractionList`.
+        seed: see :class:`ExtractionList`.
+        speed_factors: see :class:`ExtractionList`.
     """
 
     def __init__(self, csv_path: str | os.PathLike, root: str | os.PathLike | None = None, sample_rate: int = 8000,

@@ -73,7 +73,8 @@ class LibriMix(Dataset):
     """Separation items from a LibriMix metadata CSV (two or three sources, from the CSV's columns).
 
     Args:
-        csv_path, root: see :func:`read_librimix_csv`.
+        csv_path: see :func:`read_librimix_csv`.
+        root: see :func:`read_librimix_csv`.
         sample_rate: files of other rates are resampled.
         segment: seconds per item, cropped at a random offset (``seed`` fixes it); ``None`` = whole mixtures.
         seed: fixed crops when set.

@@ -270,7 +270,8 @@ class EncoderMaskerDecoder(SepaudioModel):
     """Encoder -> masker (masks) -> masked representation -> decoder, with the same output length as input.
 
     Args:
-        encoder, decoder: an asteroid-filterbanks pair (see :func:`sepaudio.filterbanks.make_filterbank`).
+        encoder: of an asteroid-filterbanks pair (see :func:`sepaudio.filterbanks.make_filterbank`).
+        decoder: the other half of the pair.
         masker: ``(batch, N, frames)`` [, cond] -> masks ``(batch, n_src, N, frames)``.
         sample_rate: of the waveforms the model takes.
 

@@ -179,10 +179,12 @@ class SpectrogramClassifier(AudioClassifier):
 
     Args:
         backbone: registered backbone name (``mobilenet_v1_025``, ``xception``, ``pydmobilenet_add29``, ...).
-        num_classes, labels: class count and/or names (see :func:`resolve_labels`).
+        num_classes: class count (see :func:`resolve_labels`).
+        labels: class names (see :func:`resolve_labels`).
         sample_rate: of the input audio.
         frontend: ``logmel`` | ``mfcc`` | ``stft_bands`` (see :mod:`sepaudio.features`).
-        frontend_args, backbone_args: extra keyword arguments of each.
+        frontend_args: extra keyword arguments of the front-end.
+        backbone_args: extra keyword arguments of the backbone.
         spec_augment: SpecAugment arguments (training only) or ``None``.
 
     Shape:

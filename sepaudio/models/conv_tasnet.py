@@ -62,7 +62,9 @@ class ConvTasNet(EncoderMaskerDecoder):
         n_src: sources to separate.
         sample_rate: of the input.
         filterbank: encoder / decoder kind (see :mod:`sepaudio.filterbanks`).
-        n_filters, filter_length, stride: N, L and hop (default L/2) of the encoder.
+        n_filters: N, the encoder's filters.
+        filter_length: L, the encoder's window in samples.
+        stride: the encoder's hop (default L/2).
         mask_act: ``sigmoid`` | ``relu`` | ``softmax``.
         tcn: fields of :class:`~sepaudio.nn.TCNConfig` (B, H, Sc, P, X, R, norm, causal, share) over
             ``tcn_defaults``; causal models take ``norm: cLN`` or ``cwLN``.

@@ -26,7 +26,8 @@ class PydBlock(nn.Module):
     """Pre-activation pyramid depthwise residual block (see the module docstring).
 
     Args:
-        in_channels, out_channels: channel counts (``C`` is ``out_channels``).
+        in_channels: input channels.
+        out_channels: output channels (``C``).
         stride: of the depthwise pyramid (and of the residual's 1x1 conv).
         alpha: expansion of the inner width ``d = alpha * out_channels``.
         merge: ``"add"`` or ``"concat"`` of the pyramid branches.

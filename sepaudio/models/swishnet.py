@@ -45,7 +45,8 @@ class GatedConv1d(nn.Module):
     Args:
         in_channels: input channels.
         out_channels: channels after gating (the conv has twice as many filters).
-        kernel_size, dilation: of the causal convolution.
+        kernel_size: of the causal convolution.
+        dilation: of the causal convolution.
         separable: depthwise + pointwise (one bias, after the pointwise conv) instead of a regular conv.
 
     Shape:
@@ -131,10 +132,12 @@ class SwishNet(AudioClassifier):
     """SwishNet on MFCCs (20 coefficients, 32 mel bands, 25 ms window, 10 ms hop), raw audio in.
 
     Args:
-        num_classes, labels: class count and/or names (neither: speech, music, noise).
+        num_classes: class count.
+        labels: class names (neither given: speech, music, noise).
         sample_rate: of the input audio (16 kHz in the paper).
         width: 1 = slim (4,899 parameters at 3 classes), 2 = wide (15,819).
-        n_mfcc, n_mels: MFCC front-end sizes.
+        n_mfcc: MFCC coefficients of the front-end.
+        n_mels: mel bands of the front-end.
         dilations: of blocks B4-B8 (the paper's 3, 2, 2, 2, 2).
         spec_augment: SpecAugment arguments applied to the MFCCs while training, or ``None``.
 

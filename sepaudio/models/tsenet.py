@@ -39,7 +39,10 @@ class TseNet(EncoderMaskerDecoder):
 
     Args:
         sample_rate: of the input.
-        filterbank, n_filters, filter_length, stride: encoder / decoder kind, N, L and hop (default L/2).
+        filterbank: encoder / decoder kind.
+        n_filters: N, the encoder's filters.
+        filter_length: L, the encoder's window in samples.
+        stride: the encoder's hop (default L/2).
         mask_act: as in :class:`~sepaudio.models.conv_tasnet.ConvTasNet`.
         tcn: fields of :class:`~sepaudio.nn.TCNConfig` over ``tcn_defaults`` (the paper's B=256, H=512, Sc=256,
             P=3, X=8, R=4); its ``share`` compresses the TCN MiTAS style.
@@ -48,7 +51,8 @@ class TseNet(EncoderMaskerDecoder):
         speaker_dim: size of the speaker vector fused into the TCN.
         fusion: ``concat`` | ``add`` | ``multiply`` | ``film``.
         fuse_at: ``stack`` (the first block of every stack) | ``block`` (every block).
-        speaker_channels, speaker_blocks: width and residual blocks of the speaker encoder (``encoder``).
+        speaker_channels: width of the speaker encoder (``encoder``).
+        speaker_blocks: residual blocks of the speaker encoder (``encoder``).
         n_speakers: training speakers for the auxiliary classifier (``encoder``); 0 for none.
 
     Shape:

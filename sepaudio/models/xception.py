@@ -18,7 +18,8 @@ class XceptionBlock(nn.Module):
     """``reps`` x ([ReLU ->] separable 3x3 -> BN), [max-pool 3 s2], + residual (1x1 strided conv + BN if needed).
 
     Args:
-        in_channels, out_channels: channel counts.
+        in_channels: input channels.
+        out_channels: output channels.
         reps: separable convolutions in the block.
         stride: 2 ends the block with a 3x3 max-pool and makes the residual a strided 1x1 conv.
         start_with_relu: the first block of the entry flow starts without ReLU.

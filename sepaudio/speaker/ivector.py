@@ -252,8 +252,12 @@ def train_ivector_extractor(
         wavs: training utterances at ``sample_rate``, each ``(time)`` (a generator keeps one in memory at a time).
         sample_rate: their rate.
         speakers: one label per utterance; needed for LDA.
-        n_components, rank, lda_dim, features: see :class:`IVectorExtractor`.
-        ubm_iterations, ubm_final_iterations: EM iterations per split / at the end (see :func:`train_ubm`).
+        n_components: see :class:`IVectorExtractor`.
+        rank: see :class:`IVectorExtractor`.
+        lda_dim: see :class:`IVectorExtractor`.
+        features: see :class:`IVectorExtractor`.
+        ubm_iterations: EM iterations per split (see :func:`train_ubm`).
+        ubm_final_iterations: EM iterations at the end (see :func:`train_ubm`).
         tv_iterations: EM iterations of the total variability matrix.
         max_ubm_frames: the UBM is trained on at most this many randomly chosen frames.
         device: where to train (``cuda`` when available makes it fast).

@@ -32,7 +32,8 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(args.config, args.overrides)
     spec = {k: v for k, v in config["data"][args.split].items() if k not in ("dataset", "extractor")}
-    data = create_dataset(config["data"][args.split]["dataset"], **spec)
+    name = config["data"][args.split].get("dataset", config["data"]["name"])  # inside with_ivectors, or the data's own
+    data = create_dataset(name, **spec)
     n_speakers = json.loads((Path(spec["root"]) / STAMP).read_text())["n_speakers"]  # the voices depend on it
     rows = []
     for row in csv.DictReader(open(Path(args.report) / "per_utterance.csv")):
