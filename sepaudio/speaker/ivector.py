@@ -15,7 +15,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..errors import ConfigError, ModelFileError
-from ..models.base import unreadable_reason
+from ..models.loading import unreadable_reason
 from ..fileio import atomic_path
 from .features import FeatureConfig, speaker_features
 from .gmm import CHUNK, DiagGMM, train_ubm

@@ -37,7 +37,8 @@ from ..errors import ConfigError, ModelFileError, SepaudioError, Terminated
 from ..fileio import write_text
 from ..losses import LOSSES
 from ..models import SepaudioModel, load_model
-from ..models.base import FORMAT_VERSION, MODELS, unreadable_reason
+from ..models.base import FORMAT_VERSION, MODELS
+from ..models.loading import unreadable_reason
 from ..nn.fast_tcn import cpu_has_bf16
 from ..plots import plot_training_curves
 from ..registry import Registry
