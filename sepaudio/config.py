@@ -306,9 +306,11 @@ def _fits(value: Any, hint: Any) -> bool:
     if hint in (str, os.PathLike, Path) or origin is os.PathLike:
         return isinstance(value, (str, os.PathLike))
     if origin in (list, tuple, collections.abc.Sequence) or hint in (list, tuple, collections.abc.Sequence):
+        inner = [p for p in params if p is not Ellipsis]
+        if isinstance(value, str):  # a string is a Sequence[str] (e.g. the path of a list file)
+            return collections.abc.Sequence in (origin, hint) and inner in ([], [str])
         if not isinstance(value, (list, tuple)):
             return False
-        inner = [p for p in params if p is not Ellipsis]
         return len(inner) != 1 or all(_fits(v, inner[0]) for v in value)
     if origin in (dict, collections.abc.Mapping) or hint in (dict, collections.abc.Mapping):
         return isinstance(value, dict)
