@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from .errors import ModelFileError
-from .fileio import atomic_path, write_text
+from .fileio import atomic_path, special_kind, write_text
 from .optional import require
 
 MODEL_FILE, CARD_FILE, IVECTOR_FILE = "model.pt", "README.md", "ivector.pt"
@@ -218,6 +218,9 @@ def resolve_model_path(source: str | os.PathLike) -> Path:
             with a missing or malformed card, or a repository that cannot be fetched (naming it and why).
     """
     path = Path(source)
+    kind = special_kind(path)
+    if kind not in (None, "a folder"):  # a FIFO would block, a device never end
+        raise ModelFileError(f"{path}: is {kind}, not a model file; give a model file, folder or Hub id.")
     if path.is_file():
         return path
     if path.is_dir():

@@ -275,3 +275,20 @@ def test_outputs_never_replace_special_or_read_only_files(tmp_path):
     with pytest.raises(OutputError, match="not writable"):
         write_text(locked, "x")
     assert locked.read_text() == "keep"
+
+
+def test_special_files_are_not_models_and_negative_sizes_are_config_errors(tmp_path, mini_speech):
+    from sepaudio.errors import ModelFileError
+    from sepaudio.models import load_model
+    from sepaudio.train import train
+
+    fifo = tmp_path / "model.pt"
+    os.mkfifo(fifo)
+    with pytest.raises(ModelFileError, match="is a FIFO"):
+        load_model(fifo)
+    with pytest.raises(ModelFileError, match="is a character device"):
+        load_model("/dev/zero")
+    conf = config_file(tmp_path / "c.yml", mini_speech, tmp_path / "exp")
+    with pytest.raises(ConfigError, match="model: .*negative dimension"):
+        train(load_config(conf, ["model.args.n_filters=-4"]))
+    assert not (tmp_path / "exp").exists()

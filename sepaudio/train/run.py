@@ -145,6 +145,10 @@ def _construct(factory, args: dict, where: str):
         raise
     except (ValueError, MisconfigurationException) as err:  # the constructor refused a value of the config
         raise ConfigError(f"{where}: {err}") from None
+    except RuntimeError as err:  # torch refusing a size the config gave (a negative number of channels, say)
+        if "negative dimension" not in str(err):
+            raise
+        raise ConfigError(f"{where}: {err}; sizes must be positive.") from None
 
 
 def _callbacks(specs: list[dict]) -> list[L.Callback]:
