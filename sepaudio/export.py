@@ -24,7 +24,7 @@ import torchaudio
 from torch import nn
 
 from .errors import ModelFileError
-from .fileio import atomic_path
+from .fileio import atomic_path, check_outputs
 from .inference import resolve_device
 from .optional import require
 from .models import EncoderMaskerDecoder, SepaudioModel, TseNet, load_model
@@ -339,6 +339,9 @@ def export_checked(source: str | os.PathLike, path: str | os.PathLike, fmt: str,
         ModelFileError: the model cannot be loaded, is of a kind that does not export, or cannot stream.
         ConfigError: an unusable ``device``.
     """
+    local = Path(source)
+    if local.exists():  # a local model file or folder: the export never replaces any of it
+        check_outputs([path], inputs=[p for p in local.iterdir() if p.is_file()] if local.is_dir() else [local])
     model = load_model(source).to(resolve_device(device))
     try:
         export(model, path, fmt, streaming)

@@ -292,3 +292,19 @@ def test_special_files_are_not_models_and_negative_sizes_are_config_errors(tmp_p
     with pytest.raises(ConfigError, match="model: .*negative dimension"):
         train(load_config(conf, ["model.args.n_filters=-4"]))
     assert not (tmp_path / "exp").exists()
+
+
+def test_export_never_replaces_the_model_it_reads(tmp_path):
+    from sepaudio.errors import OutputError
+    from sepaudio.export import export_checked
+    from sepaudio.models import create_model
+
+    model = create_model("conv_tasnet", **TINY["args"])
+    path = model.save(tmp_path / "m.pt")
+    folder = model.save_pretrained(tmp_path / "folder")
+    before = snapshot(tmp_path)
+    with pytest.raises(OutputError, match="is an input"):
+        export_checked(path, path, "torchscript")
+    with pytest.raises(OutputError, match="is an input"):
+        export_checked(folder, folder / "model.safetensors", "torchscript")
+    assert snapshot(tmp_path) == before
