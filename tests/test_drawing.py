@@ -1,7 +1,9 @@
 """What training draws: the random crops and mixtures of ``sepaudio train`` (``train()`` itself: its loaders from
 ``build``, Lightning's worker seeding from ``seed_everything(seed, workers=True)``, ``seed_process`` per rank, the
 fork-server workers) are new in every epoch, differ between data workers and between items, and a resumed run draws
-what the uninterrupted one drew. :class:`Recorder`, a callback named in the config, writes down every training item.
+what the uninterrupted one drew; every module is in training mode in every training step (after the sanity
+validation, the validations and the checkpoints) and in eval mode in validation. :class:`Recorder`, a callback named
+in the config, writes down every training item and the mode.
 
 LibriMix: each file's first source is a ramp ``t / length``, so an item's first sample tells its crop offset.
 Mixtures on the fly: an item's id is the seed its speakers, utterances, crops and gains were drawn from.
