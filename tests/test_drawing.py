@@ -2,8 +2,8 @@
 ``build``, Lightning's worker seeding from ``seed_everything(seed, workers=True)``, ``seed_process`` per rank, the
 fork-server workers) are new in every epoch, differ between data workers and between items, and a resumed run draws
 what the uninterrupted one drew; every module is in training mode in every training step (after the sanity
-validation, the validations and the checkpoints) and in eval mode in validation. :class:`Recorder`, a callback named
-in the config, writes down every training item and the mode.
+validation, the validations and the checkpoints) and in eval mode in validation. :class:`Recorder`, a callback given to
+``train``, writes down every training item and the mode.
 
 LibriMix: each file's first source is a ramp ``t / length``, so an item's first sample tells its crop offset.
 Mixtures on the fly: an item's id is the seed its speakers, utterances, crops and gains were drawn from.
@@ -81,11 +81,10 @@ def run(tmp_path: Path, name: str, dataset: str, data: dict, workers: int, epoch
               "data": {"name": dataset, "batch_size": 2, "num_workers": workers, **data},
               "loss": {"name": "pit_si_sdr"},
               "trainer": {"max_epochs": epochs, "accelerator": "cpu", "enable_progress_bar": False,
-                          "enable_model_summary": False, "limit_val_batches": 1,
-                          "callbacks": [{"class_path": f"{__name__}.Recorder", "init_args": {"path": str(record)}}]}}
+                          "enable_model_summary": False, "limit_val_batches": 1}}
     path = tmp_path / f"{name}.yml"
     path.write_text(json.dumps(config))
-    train(load_config(path))
+    train(load_config(path), callbacks=[Recorder(str(record))])
     records = [json.loads(line) for line in record.read_text().splitlines()]
     # every module trains in every training step (after the sanity validation, the validations and the
     # checkpoints of the epochs before) and none during validation

@@ -198,7 +198,8 @@ def test_a_signal_ends_training_with_its_status_and_a_resumable_checkpoint(tmp_p
     conf = config_file(tmp_path / "c.yml", mini_speech, exp, epochs=200, length=16)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     child = subprocess.Popen([str(SEPAUDIO), "train", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=env)
+                             text=True, env=env,  # a background CI job starts with SIGINT ignored; a terminal does not
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     last = exp / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 120
     while not last.exists() and time.monotonic() < deadline and child.poll() is None:
