@@ -21,6 +21,9 @@ from .fileio import atomic_path, special_kind
 
 __all__ = ["load", "save", "open_writer", "resample", "info", "validate", "AudioError"]
 
+#: bounds on the numbers of a file's header, checked before they size any read (a damaged header can claim anything)
+MAX_SAMPLE_RATE, MAX_CHANNELS = 768_000, 256
+
 
 def info(path: str | os.PathLike) -> sf._SoundFileInfo:
     """Header of an audio file (sample rate, channels, frames) without reading the samples."""
@@ -29,6 +32,10 @@ def info(path: str | os.PathLike) -> sf._SoundFileInfo:
         meta = sf.info(os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
         raise _unreadable(path, err) from err
+    if not 1 <= meta.samplerate <= MAX_SAMPLE_RATE or not 1 <= meta.channels <= MAX_CHANNELS:
+        raise AudioError(f"{path}: its header says {meta.samplerate} Hz and {meta.channels} channel(s), beyond what "
+                         f"any recording has (1-{MAX_SAMPLE_RATE} Hz, 1-{MAX_CHANNELS} channels); the file is damaged: "
+                         f"export it again.")
     _warn_short(path, meta)
     return meta
 

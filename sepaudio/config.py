@@ -299,10 +299,10 @@ def _fits(value: Any, hint: Any) -> bool:
         return value is None
     if hint is bool:
         return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is int:  # beyond 2**62 no size, count or seed makes sense (and torch overflows)
+        return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 2**62
     if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= 2.0**62
     if hint in (str, os.PathLike, Path) or origin is os.PathLike:
         return isinstance(value, (str, os.PathLike))
     if origin in (list, tuple, collections.abc.Sequence) or hint in (list, tuple, collections.abc.Sequence):

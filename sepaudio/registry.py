@@ -42,8 +42,8 @@ class Registry:
         Raises:
             KeyError: unknown name (the message lists the known ones).
         """
-        if name not in self._entries:
-            raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
+        if not isinstance(name, str) or name not in self._entries:
+            raise KeyError(f"unknown {self.kind} {name!r:.80}; known: {', '.join(self.names())}")
         return self._entries[name]
 
     def create(self, name: str, **kwargs: Any) -> Any:

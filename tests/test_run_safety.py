@@ -309,3 +309,19 @@ def test_export_never_replaces_the_model_it_reads(tmp_path):
     with pytest.raises(OutputError, match="is an input"):
         export_checked(folder, folder / "model.safetensors", "torchscript")
     assert snapshot(tmp_path) == before
+
+
+def test_header_numbers_beyond_any_recording_are_refused_before_reading(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from sepaudio import audio
+    from sepaudio.errors import AudioError
+
+    path = tmp_path / "a.wav"
+    sf.write(path, np.zeros(800, dtype="float32"), 8000)
+    data = bytearray(path.read_bytes())
+    data[24:28] = (48_000_000).to_bytes(4, "little")  # the fmt chunk's sample rate
+    path.write_bytes(bytes(data))
+    with pytest.raises(AudioError, match="48000000 Hz .* beyond what any recording has"):
+        audio.load(path)
