@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -37,6 +36,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from sepaudio.fileio import write_text  # noqa: E402
 from sepaudio.nn.fast_tcn import cpu_has_bf16  # noqa: E402
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from machine import cpu_model  # noqa: E402
 
 #: per recipe: run.sh options of the data preparation (corpus and, for tse_mini, the i-vector extractor: smaller
 #: than the recipe's defaults, so that preparing takes a minute), the training budget (epochs x batches; an epoch of
@@ -53,11 +55,7 @@ METRIC = "si_sdri"
 
 def machine() -> str:
     """CPU model, usable cores, torch version and CPU capability."""
-    model = platform.processor() or platform.machine()
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    model = cpu_model()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (f"{model}, {cores} cores, torch {torch.__version__}, cpu capability "
             f"{torch.backends.cpu.get_cpu_capability()}, bf16 instructions {'yes' if cpu_has_bf16() else 'no'}")
