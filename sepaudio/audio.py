@@ -17,12 +17,15 @@ import torch
 import torchaudio.functional as AF
 
 from .errors import AudioError
-from .fileio import atomic_path, special_kind
+from .fileio import atomic_path, check_readable, special_kind, write_failed
 
-__all__ = ["load", "save", "open_writer", "resample", "info", "validate", "AudioError"]
+__all__ = ["load", "save", "open_writer", "check_output", "resample", "info", "validate", "AudioError"]
 
 #: bounds on the numbers of a file's header, checked before they size any read (a damaged header can claim anything)
 MAX_SAMPLE_RATE, MAX_CHANNELS = 768_000, 256
+#: samples a header may claim per byte of its file: FLAC or Vorbis of digital silence packs a few hundred (measured at
+#: most ~1,900: 8 channels of Vorbis at 48 kHz); a header claiming more lies about its length
+MAX_SAMPLES_PER_BYTE = 65_536
 
 
 def info(path: str | os.PathLike) -> sf._SoundFileInfo:
@@ -36,6 +39,10 @@ def info(path: str | os.PathLike) -> sf._SoundFileInfo:
         raise AudioError(f"{path}: its header says {meta.samplerate} Hz and {meta.channels} channel(s), beyond what "
                          f"any recording has (1-{MAX_SAMPLE_RATE} Hz, 1-{MAX_CHANNELS} channels); the file is damaged: "
                          f"export it again.")
+    size = path.stat().st_size
+    if not 0 <= meta.frames * meta.channels <= MAX_SAMPLES_PER_BYTE * size:
+        raise AudioError(f"{path}: its header claims {meta.frames:,} samples per channel, more than its {size:,} bytes "
+                         f"can hold; the file is damaged: export it again.")
     _warn_short(path, meta)
     return meta
 
@@ -85,6 +92,9 @@ def load(
         data, rate = sf.read(os.fsencode(path), start=start, frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
         raise _unreadable(path, err) from err
+    except MemoryError as err:
+        raise AudioError(f"{path}: too long to read into memory at once; process it in chunks (sepaudio separate, "
+                         f"extract and segment read long files a block at a time).") from err
     wav = torch.from_numpy(np.ascontiguousarray(data.T))
     if mono and wav.shape[0] > 1:
         wav = wav.mean(0, keepdim=True)
@@ -149,8 +159,9 @@ def open_writer(
         ``write(block)``, taking ``(time)`` or ``(channels, time)`` blocks (checked finite; empty ones skipped).
 
     Raises:
-        AudioError: an unknown format, or samples beyond full scale for a format that would clip them: the file is
-            not written (a float WAV keeps any value).
+        AudioError: an unknown format, NaN or Inf samples, or samples beyond full scale for a format that would clip
+            them: the file is not written (a float WAV keeps any finite value).
+        OutputError: the system refused a write (a full disk, a file size limit): no partial file is left.
     """
     path = Path(path)
     if subtype is None and path.suffix.lower() == ".wav":
@@ -162,21 +173,48 @@ def open_writer(
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
             reason = getattr(err, "error_string", err)
             raise AudioError(f"{path}: could not write audio ({reason}); use a .wav, .flac or .ogg name.") from err
-        clips = file.subtype not in ("FLOAT", "DOUBLE")
+        clips = None if file.subtype in ("FLOAT", "DOUBLE") else f"{file.format} {file.subtype}"
 
         def write(block: torch.Tensor) -> None:
             if block.shape[-1] == 0:
                 return
-            block = validate(block.detach().float().cpu(), path)
-            peak = block.abs().max().item()
-            if clips and peak > 1.0:
-                raise AudioError(f"{path}: the output reaches {peak:.3f}, beyond full scale (1.0), which "
-                                 f"{file.format} {file.subtype} would clip; nothing was written. Give a .wav name "
-                                 f"(32-bit float keeps every value) or scale the input down.")
+            block = check_output(block, path, clips)
             file.write((block.unsqueeze(0) if block.dim() == 1 else block).T.numpy())
 
-        with file:
-            yield write
+        try:
+            with file:
+                yield write
+        except sf.LibsndfileError as err:  # libsndfile says "System error": its errno says which
+            raise write_failed(path, getattr(getattr(sf, "_ffi", None), "errno", None)) from err
+
+
+def check_output(block: torch.Tensor, destination: str | os.PathLike, clips: str | None = None,
+                 stopped: str = "nothing was written", wider: str = "a .wav name (32-bit float keeps every value)"
+                 ) -> torch.Tensor:
+    """``block`` as float32 on the CPU once it is fit to be written: every sample finite and, when the destination's
+    format ``clips`` (its name, e.g. ``"FLAC PCM_16"``), within full scale. The same rules hold for files and
+    standard output.
+
+    Args:
+        block: output samples, any shape.
+        destination: named in the error (a path, or ``<stdout>``).
+        clips: the destination's format when it clips beyond full scale; ``None`` for float formats.
+        stopped: what became of the output, for the error (``nothing was written``, ``the stream stops here``).
+        wider: the destination that keeps every value, for the error.
+
+    Raises:
+        AudioError: NaN or Inf samples, or samples beyond full scale that ``clips`` would clip.
+    """
+    block = block.detach().float().cpu()
+    bad = int((~torch.isfinite(block)).sum())
+    if bad:
+        raise AudioError(f"{destination}: the output holds {bad} NaN or Inf sample(s), which sepaudio never writes; "
+                         f"{stopped}. The model's weights may be damaged: check the model file.")
+    peak = block.abs().max().item() if block.numel() else 0.0
+    if clips and peak > 1.0:
+        raise AudioError(f"{destination}: the output reaches {peak:.3f}, beyond full scale (1.0), which {clips} would "
+                         f"clip; {stopped}. Give {wider} or scale the input down.")
+    return block
 
 
 def _unreadable(path: Path, err: Exception) -> AudioError:
@@ -193,4 +231,5 @@ def _existing(path: str | os.PathLike) -> Path:
         raise AudioError(f"{path}: is {kind}, not an audio file; give a WAV, FLAC or OGG file.")
     if not path.exists():
         raise AudioError(f"{path}: no such file; check the path.")
+    check_readable(path, AudioError)
     return path

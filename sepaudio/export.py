@@ -12,6 +12,7 @@ against the PyTorch model.
 from __future__ import annotations
 
 import copy
+import io
 import math
 import os
 import warnings
@@ -297,8 +298,10 @@ def export(model: SepaudioModel, path: str | os.PathLike, fmt: str = "onnx", str
             torch.onnx.export(wrapper, inputs, str(tmp), input_names=input_names(model, streaming),
                               output_names=_output_names(model, streaming),
                               dynamic_axes=_dynamic_axes(model, streaming), opset_version=OPSET, dynamo=False)
-        else:
-            torch.jit.save(torch.jit.trace(wrapper, inputs, check_trace=False), str(tmp))
+        else:  # serialized in memory: torch's own file writer aborts the process when the disk is full
+            buffer = io.BytesIO()
+            torch.jit.save(torch.jit.trace(wrapper, inputs, check_trace=False), buffer)
+            tmp.write_bytes(buffer.getbuffer())
     return Path(path)
 
 

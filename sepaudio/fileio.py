@@ -3,6 +3,7 @@ lists of files (one item per line, whitespace-separated paths then optional fiel
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -29,16 +30,40 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     if path.exists() and not os.access(path, os.W_OK):
         raise OutputError(f"{path}: exists and is not writable by you; sepaudio leaves it as it is: give another "
                           f"name, or make it writable.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except PermissionError as err:
+        raise OutputError(f"cannot write {path}: permission denied in {path.parent}; give a folder you may write "
+                          f"to.") from err
+    except OSError as err:
+        if err.errno in FULL:
+            raise write_failed(path, err.errno) from err
+        raise
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
         os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as err:
+        if err.errno in FULL:
+            raise write_failed(path, err.errno) from err
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+#: errno values that mean the destination took no more bytes: a full disk, a file size limit, a quota
+FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def write_failed(path: str | os.PathLike, code: int | None) -> OutputError:
+    """The error for a write the system refused (``code``: its errno when known), after the partial file is gone."""
+    reason = f"{os.strerror(code)}: the disk is full, or a file size limit or quota was reached" if code in FULL \
+        else (os.strerror(code) if code else "the system refused the write")
+    return OutputError(f"{path}: could not be written ({reason}); no partial file was left (an existing one is "
+                       f"unchanged): free some space or write elsewhere, then run the command again.")
 
 
 def _umask() -> int:
@@ -118,6 +143,13 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
+def check_readable(path: str | os.PathLike, error: type[Exception]) -> None:
+    """Raise ``error`` naming ``path`` when it exists but this process may not read it (root reads any file)."""
+    if os.path.exists(path) and not os.access(path, os.R_OK):
+        raise error(f"cannot read {path}: permission denied; make it readable to you (chmod u+r) or run as a user "
+                    f"who may read it.")
+
+
 def readable(path: str | os.PathLike) -> str:
     """``path`` for people (titles, labels): bytes that are not valid UTF-8 become U+FFFD."""
     return os.fsencode(path).decode("utf-8", "replace")
@@ -144,6 +176,7 @@ def read_list(list_path: str | os.PathLike, n_paths: int, n_optional: int = 0, r
     list_path = Path(list_path)
     if not list_path.is_file():
         raise DatasetError(f"{list_path}: no such list; write one '{usage}' line per item.")
+    check_readable(list_path, DatasetError)
     root = Path(root) if root is not None else list_path.parent
     rows = []
     for number, line in enumerate(list_path.read_text(errors="surrogateescape").splitlines(), start=1):

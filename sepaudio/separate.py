@@ -9,13 +9,15 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import AudioError, ModelFileError
-from .fileio import check_out_dir, check_outputs
+from .fileio import check_out_dir, check_outputs, check_readable
 from .inference import check_chunking, process_file, resolve_device
 from .models import EncoderMaskerDecoder, SepaudioModel, load_model
 
 __all__ = ["load_separator", "separate_file", "separate_files", "expand_inputs", "output_paths", "AUDIO_SUFFIXES"]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+#: how deep ``@list`` files may name other ``@list`` files
+MAX_LIST_DEPTH = 16
 
 
 def load_separator(path: str | os.PathLike, device: str = "cpu", precision: str | None = None) -> EncoderMaskerDecoder:
@@ -77,12 +79,12 @@ def output_paths(model: SepaudioModel, mixture: str | os.PathLike, out_dir: str 
     return [Path(out_dir) / f"{Path(mixture).stem}_s{k + 1}.wav" for k in range(model.n_src)]
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+def expand_inputs(inputs: Iterable[str | os.PathLike], _lists: tuple[Path, ...] = ()) -> list[Path]:
     """Files as given, folders as the audio files they hold (sorted, recursively); a text file ``@list.txt``
-    names one input per line.
+    names one input per line (an ``@list`` there too, up to ``MAX_LIST_DEPTH`` deep).
 
     Raises:
-        AudioError: an input that does not exist, or a folder without audio files.
+        AudioError: an input that does not exist, a folder without audio files, or a list that includes itself.
     """
     files: list[Path] = []
     for item in map(str, inputs):
@@ -90,8 +92,16 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
             listing = Path(item[1:])
             if not listing.is_file():
                 raise AudioError(f"{listing}: no such list file; give a text file with one audio path per line.")
+            check_readable(listing, AudioError)
+            chain = " -> ".join(map(str, (*_lists, listing.resolve())))
+            if listing.resolve() in _lists:
+                raise AudioError(f"{listing}: includes itself ({chain}); remove the line @{listing} from "
+                                 f"{_lists[-1]}.")
+            if len(_lists) >= MAX_LIST_DEPTH:
+                raise AudioError(f"{listing}: lists nest more than {MAX_LIST_DEPTH} deep ({chain}); name the audio "
+                                 f"files or folders directly.")
             lines = listing.read_text(errors="surrogateescape").splitlines()
-            files += expand_inputs(line.strip() for line in lines if line.strip())
+            files += expand_inputs((line.strip() for line in lines if line.strip()), (*_lists, listing.resolve()))
             continue
         path = Path(item)
         if path.is_dir():

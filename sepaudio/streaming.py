@@ -100,8 +100,10 @@ def _stdout_writer(fmt: str) -> Iterator[Callable[[torch.Tensor], None]]:
     def write(block: torch.Tensor) -> None:
         if block.shape[-1] == 0:
             return
+        block = audio.check_output(block, "<stdout>", fmt if scale != 1.0 else None, "the stream stops here",
+                                   "--pcm-format f32le (32-bit float keeps every value)")
         data = block.T.numpy()
-        if scale != 1.0:
+        if scale != 1.0:  # within full scale: only +1.0 itself lies one step beyond the largest integer
             data = np.clip(np.round(data * scale), -scale, scale - 1)
         out.write(data.astype(dtype).tobytes())
         out.flush()

@@ -1,13 +1,18 @@
 """Labelled timelines: segments, runs of frame labels into segments, and the CSV / RTTM / Audacity formats.
 
-- ``csv``: header ``label,start,stop`` then one line per segment (seconds); the only format read back.
-- ``rttm``: NIST RTTM, one ``SPEAKER`` line per segment with the label as speaker name.
-- ``audacity``: tab-separated start, stop, label (File > Import > Labels).
+- ``csv``: header ``label,start,stop`` then one line per segment (seconds); the only format read back. A label with
+  a comma, quote or line break is quoted as CSV quotes it.
+- ``rttm``: NIST RTTM, one ``SPEAKER`` line per segment with the label as speaker name. RTTM fields cannot hold
+  white space, so each white-space character of the file id or a label becomes ``_``.
+- ``audacity``: tab-separated start, stop, label (File > Import > Labels); a tab or line break in a label becomes a
+  space.
 """
 from __future__ import annotations
 
 import csv
+import io
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -52,15 +57,27 @@ def format_timeline(segments: Iterable[Segment], fmt: str, file_id: str = "file"
         ConfigError: an unknown format.
     """
     if fmt == "csv":
-        lines = ["label,start,stop"] + [f"{s.label},{s.start:.3f},{s.stop:.3f}" for s in segments]
-    elif fmt == "rttm":
-        lines = [f"SPEAKER {file_id} 1 {s.start:.3f} {s.stop - s.start:.3f} <NA> <NA> {s.label} <NA> <NA>"
-                 for s in segments]
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(("label", "start", "stop"))
+        writer.writerows((s.label, f"{s.start:.3f}", f"{s.stop:.3f}") for s in segments)
+        return text.getvalue()
+    if fmt == "rttm":
+        lines = [f"SPEAKER {_field(file_id)} 1 {s.start:.3f} {s.stop - s.start:.3f} <NA> <NA> {_field(s.label)} <NA> "
+                 f"<NA>" for s in segments]
     elif fmt == "audacity":
-        lines = [f"{s.start:.6f}\t{s.stop:.6f}\t{s.label}" for s in segments]
+        lines = [f"{s.start:.6f}\t{s.stop:.6f}\t{_LINE_BREAKS.sub(' ', s.label)}" for s in segments]
     else:
         raise ConfigError(f"unknown timeline format {fmt!r}; choose one of {', '.join(FORMATS)}.")
     return "\n".join(lines) + "\n"
+
+
+_LINE_BREAKS = re.compile(r"[\t\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")  # what splits a line or a tab-separated field
+
+
+def _field(text: str) -> str:
+    """``text`` as one white-space-separated field: every white-space character becomes ``_`` (empty: ``<NA>``)."""
+    return re.sub(r"\s", "_", text) or "<NA>"
 
 
 def write_timeline(path: str | os.PathLike, segments: Iterable[Segment], fmt: str, file_id: str = "file") -> Path:

@@ -1,6 +1,6 @@
-"""A seeded fuzzing harness: valid configs, model files and WAV headers, mutated at random, drive the real command
-line in a child process whose address space is capped. Every case must end with status 0 or 2, print no traceback,
-stay within the memory cap and leave its inputs unchanged. The seed is fixed (a failure reproduces); raise
+"""A seeded fuzzing harness: valid configs, model files and WAV and FLAC headers, mutated at random, drive the real
+command line in a child process whose address space is capped. Every case must end with status 0 or 2, print no
+traceback, stay within the memory cap and leave its inputs unchanged. The seed is fixed (a failure reproduces); raise
 ``SEPAUDIO_FUZZ_CASES`` to run more cases."""
 from __future__ import annotations
 
@@ -96,6 +96,7 @@ def inputs(tmp_path_factory, mini_speech) -> dict[str, Path]:
     model = create_model("conv_tasnet", n_filters=16, tcn=TCN)
     model.save(root / "model.pt")
     sf.write(root / "mix.wav", (0.1 * np.random.default_rng(0).standard_normal(4000)).astype("float32"), 8000)
+    sf.write(root / "mix.flac", (0.1 * np.random.default_rng(1).standard_normal(4000)).astype("float32"), 8000)
     config = {"exp_dir": str(root / "exp"), "seed": 0, "model": {"name": "conv_tasnet", "args": {"n_filters": 16,
                                                                                                "tcn": TCN}},
               "data": {"name": "mix_on_the_fly", "batch_size": 2, "num_workers": 0,
@@ -104,7 +105,8 @@ def inputs(tmp_path_factory, mini_speech) -> dict[str, Path]:
               "loss": {"name": "pit_si_sdr"},
               "trainer": {"max_epochs": 1, "accelerator": "cpu", "enable_progress_bar": False,
                           "enable_model_summary": False}}
-    return {"root": root, "model": root / "model.pt", "mix": root / "mix.wav", "config": config}
+    return {"root": root, "model": root / "model.pt", "mix": root / "mix.wav", "flac": root / "mix.flac",
+            "config": config}
 
 
 def _digest(paths) -> dict[str, str]:
@@ -115,8 +117,9 @@ def test_mutated_inputs_end_cleanly(inputs, tmp_path):
     rng = random.Random(1234)
     root, cases, files = inputs["root"], [], []
     model_bytes, wav_bytes = inputs["model"].read_bytes(), inputs["mix"].read_bytes()
+    flac_bytes = inputs["flac"].read_bytes()
     for index in range(CASES):
-        kind = index % 3
+        kind = index % 4
         case = tmp_path / f"case{index}"
         case.mkdir()
         out = str(case / "out")
@@ -132,9 +135,10 @@ def test_mutated_inputs_end_cleanly(inputs, tmp_path):
             files.append(model)
             cases.append(rng.choice([["info", str(model)],
                                      ["separate", "--model", str(model), str(inputs["mix"]), "-o", out]]))
-        else:
-            wav = case / "mix.wav"
-            wav.write_bytes(mutate_bytes(wav_bytes, rng, header=44))
+        else:  # a WAV header, or FLAC's STREAMINFO (sample rate, channels, a 36-bit sample count)
+            wav = case / ("mix.wav" if kind == 2 else "mix.flac")
+            wav.write_bytes(mutate_bytes(wav_bytes, rng, header=44) if kind == 2 else
+                            mutate_bytes(flac_bytes, rng, header=42))
             files.append(wav)
             cases.append(["separate", "--model", str(inputs["model"]), str(wav), "-o", out])
     before = _digest(files + [inputs["model"], inputs["mix"]])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -325,3 +326,19 @@ def test_header_numbers_beyond_any_recording_are_refused_before_reading(tmp_path
     path.write_bytes(bytes(data))
     with pytest.raises(AudioError, match="48000000 Hz .* beyond what any recording has"):
         audio.load(path)
+
+
+def test_a_data_workers_error_is_one_clean_line(tmp_path, mini_speech):
+    """A bad file read in a DataLoader worker: torch re-raises its error in the main process with the worker's
+    traceback as its text; the user sees the error's own line only."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(mini_speech, corpus)
+    for wav in corpus.rglob("*.wav"):
+        wav.write_text("not audio\n")
+    conf = config_file(tmp_path / "c.yml", corpus, tmp_path / "exp")
+    result = run_cli("train", str(conf), "data.num_workers=2")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "Caught" not in result.stderr, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and errors[0].startswith("sepaudio train: error: ") and "not a readable audio file" in \
+        errors[0] and str(corpus) in errors[0], result.stderr[-2000:]

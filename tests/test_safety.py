@@ -8,13 +8,17 @@ formats that would clip.
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import pickle
+import resource
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +81,12 @@ def world(tmp_path_factory) -> Path:
     TseNet(conditioning="encoder", **TSE_ARGS).save(root / "tse.pt")
     TseNet(ivector_dim=4, **TSE_ARGS).save(root / "tse_iv.pt")
     loud(TseNet(conditioning="encoder", **TSE_ARGS)).save(root / "tse_loud.pt")
+    causal = dict(TSE_ARGS, tcn={**TCN, "causal": True, "norm": "cLN"})
+    loud(TseNet(conditioning="encoder", **causal)).save(root / "tse_causal_loud.pt")
+    broken = TseNet(conditioning="encoder", **causal)
+    with torch.no_grad():
+        next(broken.decoder.parameters()).fill_(float("nan"))
+    broken.save(root / "tse_nan.pt")
     create_model("swishnet_slim", sample_rate=RATE).save(root / "cls.pt")
     make_mini_speech_corpus(root / "speakers", n_speakers=3, utterances=3, seconds=0.5, sample_rate=RATE, seed=0)
     wavs = [audio.load(p)[0][0] for p in sorted((root / "speakers").rglob("*.wav"))]
@@ -93,6 +103,10 @@ def world(tmp_path_factory) -> Path:
     audio.save(root / "empty.wav", torch.zeros(0), RATE)
     (root / "zero_bytes.wav").write_bytes(b"")
     (root / "text.wav").write_text("not audio\n")
+    sf.write(root / "huge_header.flac", np.zeros(800, np.float32), RATE)
+    flac = bytearray((root / "huge_header.flac").read_bytes())  # STREAMINFO's 36-bit sample count: 2**36 - 1
+    flac[21:26] = bytes([flac[21] | 0x0F, 0xFF, 0xFF, 0xFF, 0xFF])
+    (root / "huge_header.flac").write_bytes(bytes(flac))
     (root / "mixlink.wav").symlink_to(root / "mix.wav")
     (root / "no_audio").mkdir()
     (root / "no_audio" / "readme.txt").write_text("nothing to hear\n")
@@ -119,6 +133,9 @@ def world(tmp_path_factory) -> Path:
     torch.save({**record, "model": "no_such_net"}, root / "unknown_model.pt")
     torch.save({**record, "state_dict": {"encoder.weight": torch.zeros(2)}}, root / "bad_weights.pt")
     torch.save({**record, "sepaudio_format": 99}, root / "future.pt")
+    torch.save({**record, "model_args": {**record["model_args"], "sample_rate": 0}}, root / "rate_zero.pt")
+    with zipfile.ZipFile(root / "plain_zip.pt", "w") as archive:
+        archive.writestr("notes/readme.txt", "a zip, but not a torch file\n")
     with open(root / "evil.pt", "wb") as f:
         pickle.dump(Evil(root / "PWNED"), f)
     torch.save(Evil(root / "PWNED"), root / "evil_torch.pt")
@@ -136,6 +153,14 @@ def world(tmp_path_factory) -> Path:
     (root / "wavs.txt").write_text("".join(f"{p} spk{i % 3}\n" for i, p in
                                            enumerate(sorted((root / "speakers").rglob("*.wav")))))
     (root / "wavs_missing.txt").write_text("nowhere.wav\n")
+    (root / "self_list.txt").write_text(f"{root / 'mix.wav'}\n@{root / 'self_list.txt'}\n")
+    # ESC-50 metadata, damaged three ways (the audio is never reached)
+    header = "filename,fold,target,category,esc10,src_file,take\n"
+    for name, text in (("esc_columns", "filename,fold,category\n1-1-A-0.wav,1,dog\n"),
+                       ("esc_fold", header + "1-1-A-0.wav,one,0,dog,True,1,A\n"),
+                       ("esc_target", header + "1-1-A-0.wav,1,0,dog,True,1,A\n2-2-A-1.wav,2,rain,rain,False,2,A\n")):
+        (root / name / "meta").mkdir(parents=True)
+        (root / name / "meta" / "esc50.csv").write_text(text)
 
     # training: a config, and a run of it with a checkpoint of a smaller model
     (root / "conf.yml").write_text(
@@ -354,6 +379,38 @@ def _cases(w: Path) -> list[tuple[str, list[str], list[str]]]:
                                          str(w / "sep.pt"), *out, "--device", "cuda:99"], ["--device"]),
         ("export-device-missing-gpu", ["export", "--model", str(w / "sep.pt"), "--format", "torchscript", "-o",
                                        str(w / "out" / "sep.ts"), "--device", "cuda:99"], ["--device"]),
+        # round two: lists that include themselves, numbers that would size a huge allocation, damaged metadata
+        ("input-list-includes-itself", [*sep, "@" + str(w / "self_list.txt"), *out], ["self_list.txt", "itself"]),
+        ("ivector-components-huge", [*ivt, "--components", str(10**9)], ["--components", "65536"]),
+        ("ivector-rank-huge", [*ivt, "--rank", str(10**9)], ["--rank", "4096"]),
+        ("ivector-beyond-memory", [*ivt, "--components", "4096", "--rank", "4096"],
+         ["--components 4096", "--rank 4096", "GiB"]),
+        ("segment-window-huge", [*seg, "--window", "1e12", "--hop", "0.1"], ["--window", "600"]),
+        ("segment-smooth-huge", [*seg, "--smooth", "1e12"], ["--smooth", "600"]),
+        ("classify-clip-huge", [*cls, "--clip-seconds", "1e12"], ["--clip-seconds", "600"]),
+        ("prepare-seconds-huge", ["prepare", "smn_mini", "-o", str(w / "out" / "smn"), "--seconds", "1e12"],
+         ["--seconds", "600"]),
+        ("prepare-timeline-huge", ["prepare", "smn_mini", "-o", str(w / "out" / "smn"), "--timeline-seconds", "1e12"],
+         ["--timeline-seconds", "3600"]),
+        ("esc50-missing-columns", ["prepare", "esc50", str(w / "esc_columns")], ["esc50.csv", "target, esc10"]),
+        ("esc50-bad-fold", ["prepare", "esc50", str(w / "esc_fold")], ["esc50.csv", "line 2", "fold 'one'"]),
+        ("esc50-bad-target", ["prepare", "esc50", str(w / "esc_target")], ["esc50.csv", "line 3", "target 'rain'"]),
+        ("input-header-claims-2**36-samples", [*cls[:3], str(w / "huge_header.flac")], ["huge_header.flac", "claims"]),
+        ("separate-header-claims-2**36-samples", [*sep, str(w / "huge_header.flac"), *out], ["huge_header.flac"]),
+        ("model-sample-rate-zero", [*sep[:2], str(w / "rate_zero.pt"), mix, *out], ["rate_zero.pt", "sample_rate 0"]),
+        ("model-plain-zip", ["info", "--model", str(w / "plain_zip.pt")],
+         ["plain_zip.pt", "not a sepaudio model file", "readme.txt"]),
+        ("separate-model-plain-zip", [*sep[:2], str(w / "plain_zip.pt"), mix, *out],
+         ["plain_zip.pt", "not a sepaudio"]),
+        # standard output is held to the rules of files: no silent clipping, no NaN / Inf
+        ("extract-stream-stdout-would-clip", ["extract", "--model", str(w / "tse_causal_loud.pt"), "--mixture", mix,
+                                              "--enroll", str(w / "enroll.wav"), "--stream", "-o", "-"],
+         ["<stdout>", "full scale", "--pcm-format f32le"]),
+        ("extract-stream-stdout-nan", ["extract", "--model", str(w / "tse_nan.pt"), "--mixture", mix, "--enroll",
+                                       str(w / "enroll.wav"), "--stream", "-o", "-", "--pcm-format", "f32le"],
+         ["<stdout>", "NaN"]),
+        ("extract-output-nan", ["extract", "--model", str(w / "tse_nan.pt"), *ext[3:], "-o", str(w / "out" / "e.wav")],
+         ["e.wav", "NaN", "nothing was written"]),
     ]
     return cases
 
@@ -398,6 +455,9 @@ def test_bad_input_is_refused(world, case, capsys):
 def _api_cases(w: Path):
     """``(id, call, error type, words)``: the same mistakes through the Python API."""
     from sepaudio.classify import classify_files
+    from sepaudio.data.esc50 import esc50
+    from sepaudio.data.prepare import prepare_smn_mini
+    from sepaudio.separate import expand_inputs
     from sepaudio.extract import enrollment_embedding, extract_file, extract_list, load_extractor
     from sepaudio.inference import process_tensor
     from sepaudio.separate import separate_files
@@ -441,6 +501,13 @@ def _api_cases(w: Path):
          ["seed"]),
         ("list-missing-file", lambda: extract_list(w / "tse.pt", w / "jobs_missing.txt", w / "out"), DatasetError,
          ["line 1"]),
+        ("audio-header-claims-too-much", lambda: audio.load(w / "huge_header.flac"), AudioError, ["claims"]),
+        ("model-sample-rate-zero", model("rate_zero.pt"), ModelFileError, ["sample_rate 0"]),
+        ("model-plain-zip", model("plain_zip.pt"), ModelFileError, ["not a sepaudio model file"]),
+        ("list-includes-itself", lambda: expand_inputs(["@" + str(w / "self_list.txt")]), AudioError, ["itself"]),
+        ("esc50-bad-target", lambda: esc50(str(w / "esc_target")), DatasetError, ["line 3", "target"]),
+        ("prepare-seconds-huge", lambda: prepare_smn_mini(w / "out" / "smn", seconds=1e12), ConfigError,
+         ["--seconds"]),
     ]
 
 
@@ -557,3 +624,96 @@ def test_short_inputs_are_processed(world, tmp_path, capsys):
     assert main(["extract", "--model", str(world / "tse.pt"), "--mixture", one, "--enroll", str(short), "-o",
                  str(tmp_path / "e.wav")]) == 0
     assert "short.wav" in capsys.readouterr().err.split("warning:")[1]
+
+
+def _full_disk(limit: int):
+    """A child's ``preexec_fn``: files it writes stop growing at ``limit`` bytes (as on a full disk), with EFBIG
+    rather than SIGXFSZ (which CPython ignores too)."""
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+@pytest.mark.parametrize("command", ["separate", "extract", "export"])
+def test_a_full_disk_is_a_clean_error_with_no_partial_file(world, tmp_path, command):
+    """A write refused by the system (here a file size limit; a full disk gives ENOSPC the same way) ends with one
+    line naming the output, status 2, and nothing partial left, hidden temporary files included. TorchScript's own
+    file writer would abort the process (exit 134) and leave a partial file."""
+    mix = tmp_path / "long.wav"
+    audio.save(mix, noise(2.0), RATE)  # every output here is above the limit (64 KB of audio, 60 KB of TorchScript)
+    out = tmp_path / "out"
+    args = {"separate": ["--model", str(world / "sep.pt"), str(mix), "-o", str(out)],
+            "extract": ["--model", str(world / "tse.pt"), "--mixture", str(mix), "--enroll", str(world / "enroll.wav"),
+                        "-o", str(out / "e.wav")],
+            "export": ["--model", str(world / "sep.pt"), "--format", "torchscript", "-o", str(out / "m.ts")]}[command]
+    out.mkdir()
+    before = _snapshot(world)
+    result = subprocess.run([sys.executable, "-m", "sepaudio", command, *args], capture_output=True, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, preexec_fn=_full_disk(16_000), timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"sepaudio {command}: error: ") and "could not be written (File too large" in line, line
+    assert str(out) in line and "no partial file" in line
+    assert list(out.iterdir()) == []
+    assert _snapshot(world) == before
+
+
+def _without_file_permissions_bypass():
+    """A child's ``preexec_fn`` under root: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set, so
+    that the programs it runs obey file permissions like any user."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+@pytest.mark.parametrize("what", ["audio", "model", "list"])
+def test_an_unreadable_file_is_named(world, tmp_path, what):
+    """chmod 000 on an input: 'cannot read FILE: permission denied', not libsndfile's 'System error' or torch's
+    internals. Root reads any file: its child runs without that privilege, or the test is skipped."""
+    locked = tmp_path / {"audio": "locked.wav", "model": "locked.pt", "list": "locked.txt"}[what]
+    shutil.copy(world / {"audio": "mix.wav", "model": "sep.pt", "list": "wavs.txt"}[what], locked)
+    locked.chmod(0)
+    preexec = None
+    if os.geteuid() == 0:
+        if not _can_drop_privileges():
+            pytest.skip("running as root, unable to drop CAP_DAC_OVERRIDE: permission checks do not apply")
+        preexec = _without_file_permissions_bypass
+    probe = subprocess.run([sys.executable, "-c", f"open({str(locked)!r}).close()"], capture_output=True,
+                           preexec_fn=preexec)
+    if probe.returncode == 0:
+        pytest.skip("this process reads a file of mode 000 (root?): permission checks do not apply")
+    args = {"audio": ["separate", "--model", str(world / "sep.pt"), str(locked), "-o", str(tmp_path / "out")],
+            "model": ["info", "--model", str(locked)],
+            "list": ["ivector", "train", "--list", str(locked), "-o", str(tmp_path / "iv.pt"), "--device", "cpu"]}[what]
+    result = subprocess.run([sys.executable, "-m", "sepaudio", *args], capture_output=True, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, preexec_fn=preexec, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert f"error: cannot read {locked}: permission denied" in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "iv.pt").exists()
+
+
+def _can_drop_privileges() -> bool:
+    try:
+        subprocess.run(["true"], preexec_fn=_without_file_permissions_bypass, check=True)
+        return True
+    except (subprocess.SubprocessError, OSError):
+        return False
+
+
+def test_text_outputs_escape_what_their_syntax_cannot_hold(tmp_path):
+    """A label (from a model file: anything) or file id with a comma, quote, tab or line break stays one field of one
+    line: CSV quotes it (and reads it back), RTTM and Audacity labels replace what their fields cannot hold."""
+    from sepaudio.timeline import Segment, format_timeline, read_timeline, write_timeline
+
+    label = 'a,b "c"\td\ne'
+    segments = [Segment(label, 0.0, 1.5), Segment("speech", 1.5, 2.0)]
+    assert read_timeline(write_timeline(tmp_path / "t.csv", segments, "csv")) == segments
+    rttm = format_timeline(segments, "rttm", "my file\n1").splitlines()
+    assert len(rttm) == 2 and all(len(line.split()) == 10 for line in rttm)
+    assert rttm[0].split()[1] == "my_file_1" and rttm[0].split()[7] == 'a,b_"c"_d_e'
+    labels = format_timeline(segments, "audacity").splitlines()
+    assert len(labels) == 2 and labels[0].split("\t") == ["0.000000", "1.500000", 'a,b "c" d e']

@@ -57,6 +57,17 @@ def _stdout_gone() -> int:
     return EXIT_BROKEN_PIPE
 
 
+def _message(err: BaseException) -> str:
+    """The error's own message. A DataLoader worker's error reaches the main process re-raised with the worker's
+    traceback as its text (torch's ``ExceptionWrapper``); only its last line, the original message, is kept."""
+    kind = type(err)
+    name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else \
+        f"{kind.__module__}.{kind.__qualname__}"
+    text = str(err)
+    _, found, original = text.rpartition(f"\n{name}: ")
+    return original.strip() if found and "\nOriginal Traceback" in text else text
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Exit status: 0 done, 2 a user error (one line naming the file or option), 141 stdout closed
     by its reader, 130 / 143 interrupted by SIGINT / SIGTERM (files being written are removed, finished ones kept;
@@ -81,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return _stdout_gone()
     except (SepaudioError, OSError) as err:  # OSError: the system refused (permissions, a full disk, ...)
-        print(f"sepaudio {args.command}: error: {err}", file=sys.stderr)
+        print(f"sepaudio {args.command}: error: {_message(err)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as err:
         terminated = isinstance(err, Terminated)

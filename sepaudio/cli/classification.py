@@ -4,9 +4,15 @@ from __future__ import annotations
 import json
 
 from .options import COUNT, FINITE, NON_NEGATIVE, POSITIVE, add_device, add_inputs, add_model, add_old_positional, \
-    add_option, add_output, input_paths
+    add_option, add_output, bounded, input_paths
 
 __all__ = ["add_classify", "run_classify", "add_segment", "run_segment", "add_prepare", "run_prepare"]
+
+#: the longest window a classifier sees at once and the longest median filter, in seconds: a window sizes the
+#: classifier's input (and its activations), a filter its frames; real ones are seconds long
+MAX_WINDOW = 600.0
+WINDOW = bounded(float, 0, MAX_WINDOW, " seconds (a window sizes the classifier's input)", inclusive=False)
+SMOOTH = bounded(float, 0, MAX_WINDOW, " seconds")
 
 
 def add_classify(sub) -> None:
@@ -14,7 +20,7 @@ def add_classify(sub) -> None:
     add_inputs(p, "FILE", "audio files (WAV, FLAC, OGG; resampled as needed)")
     add_model(p, "the classifier")
     p.add_argument("-k", "--top-k", type=COUNT, default=3, help="labels to show per file, at most the classes (3)")
-    add_option(p, "--clip-seconds", old=("--window",), type=POSITIVE, default=10.0,
+    add_option(p, "--clip-seconds", old=("--window",), type=WINDOW, default=10.0,
                help="a file is cut into clips of this many seconds; its probabilities are the mean over its clips (10)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_device(p)
@@ -36,10 +42,10 @@ def add_segment(sub) -> None:
     p.add_argument("--format", choices=["csv", "rttm", "audacity"], default="csv",
                    help="csv (label,start,stop), rttm, or audacity labels (csv)")
     p.add_argument("--plot", action="store_true", help="also draw <stem>.png: the timeline over the waveform")
-    p.add_argument("--window", type=POSITIVE, default=1.0,
+    p.add_argument("--window", type=WINDOW, default=1.0,
                    help="seconds of audio the classifier sees per decision (1.0; the training clip)")
     p.add_argument("--hop", type=POSITIVE, default=0.1, help="seconds between decisions, at most the window (0.1)")
-    p.add_argument("--smooth", type=NON_NEGATIVE, default=2.0,
+    p.add_argument("--smooth", type=SMOOTH, default=2.0,
                    help="median filter length in seconds; 0 turns it off (2.0)")
     p.add_argument("--silence-db", type=FINITE, default=-55.0,
                    help="frames quieter than this many dBFS are silence (-55)")

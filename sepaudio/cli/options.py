@@ -23,15 +23,17 @@ PRECISION_HELP = ("fused fast inference of the TCN separator in this precision (
 REMOVED_IN = "the next release"
 
 
-def _number(kind: type, minimum: float, inclusive: bool = True):
-    """An argparse ``type``: a finite ``kind`` of at least ``minimum`` (above it when not ``inclusive``)."""
+def _number(kind: type, minimum: float, inclusive: bool = True, maximum: float = math.inf, why: str = ""):
+    """An argparse ``type``: a finite ``kind`` of at least ``minimum`` (above it when not ``inclusive``) and at most
+    ``maximum`` (``why`` says what the bound protects)."""
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}")
-        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive) or value > maximum:
             bound = "" if minimum == -math.inf else f" {'>=' if inclusive else '>'} {minimum}"
+            bound += "" if maximum == math.inf else f" and at most {maximum:g}{why}"
             raise argparse.ArgumentTypeError(f"{text!r}: give {'an integer' if kind is int else 'a finite number'}"
                                              f"{bound}")
         return value
@@ -42,6 +44,12 @@ def _number(kind: type, minimum: float, inclusive: bool = True):
 
 FINITE, POSITIVE, NON_NEGATIVE = _number(float, -math.inf), _number(float, 0, False), _number(float, 0)
 COUNT, NON_NEGATIVE_INT = _number(int, 1), _number(int, 0)
+
+
+def bounded(kind: type, minimum: float, maximum: float, why: str = "", inclusive: bool = True):
+    """An argparse ``type``: a finite ``kind`` from ``minimum`` (exclusive unless ``inclusive``) to ``maximum``, for
+    numbers that size an allocation (``why``: what the bound protects, for the message)."""
+    return _number(kind, minimum, inclusive, maximum, why)
 
 
 def deprecated(prog: str, old: str, new: str) -> None:

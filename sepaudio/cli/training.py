@@ -5,7 +5,13 @@ import argparse
 
 from .options import COUNT, NON_NEGATIVE_INT, PRECISION_HELP, add_device, add_list, add_model, add_option, add_output
 
+from .options import bounded
+
 __all__ = ["add_train", "run_train", "add_evaluate", "run_evaluate", "add_ivector", "run_ivector"]
+
+#: far above Kaldi's recipes (2048 Gaussians, 400-600 dimensions); the memory a pair needs is checked as well
+COMPONENTS = bounded(int, 1, 65536, " (UBM Gaussians)")
+RANK = bounded(int, 1, 4096, " (i-vector dimensions)")
 
 
 def add_train(sub) -> None:
@@ -76,8 +82,8 @@ def add_ivector(sub) -> None:
     add_list(t, "'path [speaker]' lines", old=("--wavs",), required=True)
     add_output(t, "extractor file to write", old=("--out",), metavar="FILE")
     t.add_argument("--sample-rate", type=COUNT, default=8000, help="rate the audio is resampled to (8000)")
-    t.add_argument("--components", type=COUNT, default=512, help="Gaussians of the UBM (512)")
-    t.add_argument("--rank", type=COUNT, default=400, help="i-vector dimension (400)")
+    t.add_argument("--components", type=COMPONENTS, default=512, help="Gaussians of the UBM (512)")
+    t.add_argument("--rank", type=RANK, default=400, help="i-vector dimension (400)")
     t.add_argument("--lda-dim", type=NON_NEGATIVE_INT, default=0,
                    help="LDA output dimension, needs speakers; 0: none (0)")
     t.add_argument("--ubm-iterations", type=COUNT, default=4, help="EM iterations after each UBM split (4)")
@@ -100,6 +106,7 @@ def run_ivector(args) -> None:
 
     device = str(resolve_device(args.device or default_device()))
     if args.ivector_command == "train":
+        _check_memory(args.components, args.rank, device)
         extractor = train_from_list(args.list, args.output, args.sample_rate, args.max_utterances,
                                     n_components=args.components, rank=args.rank, lda_dim=args.lda_dim,
                                     ubm_iterations=args.ubm_iterations, tv_iterations=args.tv_iterations,
@@ -109,3 +116,28 @@ def run_ivector(args) -> None:
     summary = extract_from_list(args.model, args.list, args.output, device=device)
     eer = f", EER {100 * summary['eer']:.2f} % over {summary['speakers']} speakers" if "eer" in summary else ""
     print(f"{summary['utterances']} i-vectors ({summary['dim']}-dim) in {args.output}{eer}")
+
+
+def _check_memory(components: int, rank: int, device: str) -> None:
+    """Refuse ``--components`` / ``--rank`` whose total variability training would not fit in ``device``'s free
+    memory, before any audio is read. The float32 buffers that grow with them: T and its accumulator (C D R each),
+    the second-order accumulator and T'T (C R^2 each), a batch of 256 posterior covariances (three copies of
+    256 R^2)."""
+    import torch
+
+    from ..errors import ConfigError
+    from ..speaker.features import FeatureConfig
+
+    need = 4 * (2 * components * FeatureConfig().dim * rank + 2 * components * rank ** 2 + 3 * 256 * rank ** 2)
+    if device.startswith("cuda"):
+        free = torch.cuda.mem_get_info(torch.device(device))[0]
+    else:
+        try:
+            with open("/proc/meminfo") as f:
+                free = next(int(line.split()[1]) << 10 for line in f if line.startswith("MemAvailable:"))
+        except (OSError, StopIteration, ValueError):
+            return  # no way to tell here: the bounds of the options still hold
+    if need > free:
+        raise ConfigError(f"--components {components} / --rank {rank}: training needs about {need / 2**30:.1f} GiB "
+                          f"for the total variability matrix and its statistics, more than the {free / 2**30:.1f} GiB "
+                          f"free on {device}; lower --components or --rank (Kaldi's recipes use 2048 / 400).")

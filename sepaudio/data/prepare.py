@@ -17,6 +17,9 @@ from .urbansound8k import us8k_fold_sizes, us8k_labels
 
 __all__ = ["prepare_smn_mini", "describe_folds"]
 
+#: the longest corpus file and test recording the generator writes, in seconds (each is built whole in memory)
+MAX_SECONDS, MAX_TIMELINE_SECONDS = 600.0, 3600.0
+
 FOLD_CORPORA = {"esc50": ("ESC-50", esc50_fold_sizes, esc50_labels),
                 "urbansound8k": ("UrbanSound8K", us8k_fold_sizes, us8k_labels)}
 
@@ -28,7 +31,15 @@ def prepare_smn_mini(root: str | os.PathLike, seconds: float = 4.0, timeline_sec
 
     Returns:
         ``root``.
+
+    Raises:
+        ConfigError: ``seconds`` not in ``(0, MAX_SECONDS]`` or ``timeline_seconds`` not in
+            ``[0, MAX_TIMELINE_SECONDS]`` (command line: ``--seconds``, ``--timeline-seconds``).
     """
+    if not (0 < seconds <= MAX_SECONDS and 0 <= timeline_seconds <= MAX_TIMELINE_SECONDS):  # NaN fails too
+        raise ConfigError(f"--seconds {seconds} / --timeline-seconds {timeline_seconds}: give a file length above 0 "
+                          f"and at most {MAX_SECONDS:g} seconds, and a test recording of 0 (none) to "
+                          f"{MAX_TIMELINE_SECONDS:g} seconds (each file is built whole in memory).")
     root = make_smn_mini_corpus(root, seconds=seconds, seed=seed)
     if timeline_seconds > 0 and not (root / "timeline.csv").exists():
         regions = make_smn_timeline(root / "timeline.wav", timeline_seconds, seed=seed + 1000)

@@ -3,13 +3,16 @@ Hub ids, torchaudio bundles, Asteroid files) through :func:`model_from_record`, 
 from __future__ import annotations
 
 import os
+import zipfile
 from typing import Any, Callable
 
 import torch
 
 from .. import formats
+from ..audio import MAX_SAMPLE_RATE
 from ..cards import resolve_model_path
 from ..errors import ModelFileError
+from ..fileio import check_readable
 from ..modelfile import FORMAT_VERSION
 from .base import MODELS, SepaudioModel, list_models
 
@@ -39,9 +42,11 @@ def load_model(path: str | os.PathLike, expected: type | tuple[type, ...] | None
         record = MODELS.get("conv_tasnet").from_torchaudio(reference, sample_rate=rate).serialize()
         return model_from_record(record, path, expected)
     path = resolve_model_path(path)
+    check_readable(path, ModelFileError)
     if path.suffix == ".safetensors":
         record = formats.pretrained_record(path)
     else:
+        _check_archive(path)
         try:
             record = formats.read_torch_file(path)
         except Exception as err:  # torch raises many types for truncated / foreign files
@@ -54,6 +59,20 @@ def load_model(path: str | os.PathLike, expected: type | tuple[type, ...] | None
     elif formats.is_asteroid(record):
         record = formats.asteroid_record(record, path)
     return model_from_record(record, path, expected)
+
+
+def _check_archive(path: str | os.PathLike) -> None:
+    """Refuse a zip archive that is not a torch file (a torch file is a zip with a ``<name>/data.pkl`` in it)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return  # not a whole zip: torch's reader says why
+    if not any(n.count("/") == 1 and n.endswith("/data.pkl") for n in names):
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise ModelFileError(f"{path}: is not a sepaudio model file (a zip archive of {len(names)} file(s): "
+                             f"{shown or 'empty'}; no torch data.pkl in it); give a file written by 'sepaudio train' "
+                             f"or model.save().")
 
 
 def unreadable_reason(err: Exception) -> str:
@@ -98,6 +117,10 @@ def model_from_record(record: Any, source: str | os.PathLike, expected=None) -> 
         fits = fits or [getattr(kind, "registered_name", kind.__name__) for kind in wanted]
         raise ModelFileError(f"{source}: holds a {name} model, but this needs "
                              f"{fits[0] if len(fits) == 1 else 'one of: ' + ', '.join(fits)}.")
+    rate = getattr(model, "sample_rate", None)
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 1 <= rate <= MAX_SAMPLE_RATE:
+        raise ModelFileError(f"{source}: its {name} model says it runs at sample_rate {rate!r}, which no model does "
+                             f"(1-{MAX_SAMPLE_RATE} Hz); the file is damaged: save the model again.")
     try:
         model.load_state_dict(record["state_dict"])
     except (RuntimeError, TypeError, AttributeError) as err:
