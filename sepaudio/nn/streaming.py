@@ -156,6 +156,12 @@ class StreamingStep(nn.Module):
         state.append(zeros(batch, 1 + 2 * len(self.blocks), 2))
         return state + [zeros(batch, block.depthwise.weight.shape[0], block.past) for block in self.blocks]
 
+    def state_names(self) -> List[str]:
+        """Names of the tensors of :meth:`initial_state`, in order (the inputs of an exported step)."""
+        caches = len(self.slicenet.steps) if self.slicenet is not None else len(self.blocks)
+        return ["context", "tail", "frames", *(["norm_stats"] if self.slicenet is None else []),
+                *(f"cache_{i}" for i in range(caches))]
+
     def forward(self, chunk: torch.Tensor, state: List[torch.Tensor],
                 cond: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         context, tail, count = state[0], state[1], state[2]
