@@ -12,15 +12,20 @@ Each run costs a few minutes on a 2-core CPU at the default budget.
 The baseline (``benchmarks/quality_baseline.json``) holds measured figures only, with the command, commit and
 machine that produced them; a recipe whose mean SI-SDRi falls below the baseline's mean by more than the baseline's
 spread (max - min over its seeds) is reported as a DROP and the script exits with status 1. Figures of another
-budget (steps, seeds, data preparation) are not compared. Usage:
+budget (steps, seeds, data preparation) are not compared. ``--conf conf_slicenet.yml`` trains another config of each
+recipe (its runs go to ``exp/bench_<conf>_seed<S>``); its figures are printed beside the baseline's but never
+counted as a drop (another model), and ``--json FILE`` keeps them. ``--inference`` adds, for each recipe, the
+inference real-time factor (median of interleaved calls on a 10 s mixture, untrained weights) and peak memory (RSS
+growth of a fresh process doing one call) of the ``--conf`` model beside conf.yml's. Usage:
 
     python benchmarks/bench_recipe_quality.py [--recipes sep_mini tse_mini] [--seeds 0 1 2] [--epochs E] [--batches B]
-        [--work DIR] [--baseline benchmarks/quality_baseline.json] [--write-baseline]
+        [--conf conf.yml] [--inference] [--work DIR] [--baseline benchmarks/quality_baseline.json] [--write-baseline] [--json FILE]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import statistics
@@ -31,6 +36,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -38,6 +44,7 @@ from sepaudio.fileio import write_text  # noqa: E402
 from sepaudio.nn.fast_tcn import cpu_has_bf16  # noqa: E402
 
 sys.path.insert(0, str(REPO / "benchmarks"))
+from bench_conv_tasnet import peak_rss_growth_mb  # noqa: E402
 from machine import cpu_model  # noqa: E402
 
 #: per recipe: run.sh options of the data preparation (corpus and, for tse_mini, the i-vector extractor: smaller
@@ -51,6 +58,7 @@ BUDGETS = {
                  "epochs": 3, "batches": 100, "overrides": ["model.args.ivector_dim=10"]},
 }
 METRIC = "si_sdri"
+DEFAULT_CONF = "conf.yml"
 
 
 def machine() -> str:
@@ -85,23 +93,29 @@ def run(command: list[str], cwd: Path, log: Path) -> None:
         sys.exit(f"bench_recipe_quality: {shlex.join(command)} failed (exit {done.returncode}); end of {log}:\n{tail}")
 
 
-def measure(recipe: str, seeds: list[int], epochs: int, batches: int, work: Path) -> dict:
-    """Prepare ``recipe``'s data in ``work/recipe`` (once) and train and score one model per seed.
+def measure(recipe: str, seeds: list[int], epochs: int, batches: int, work: Path,
+            conf_name: str = DEFAULT_CONF) -> dict:
+    """Prepare ``recipe``'s data in ``work/recipe`` (once) and train and score one model of its ``conf_name`` per
+    seed.
 
     Returns:
-        ``{"steps", "epochs", "prepare", "model", "parameters", "seeds": {seed: {si_sdri, sdri, items, train_s}},
-        "mean", "spread"}``.
+        ``{"steps", "epochs", "prepare", "conf", "model", "parameters", "seeds": {seed: {si_sdri, sdri, items,
+        train_s}}, "mean", "spread"}``.
     """
     budget, folder = BUDGETS[recipe], work / recipe
     folder.mkdir(parents=True, exist_ok=True)
-    log, conf = folder / "bench.log", REPO / "recipes" / recipe / "conf.yml"
+    log, conf = folder / "bench.log", REPO / "recipes" / recipe / conf_name
+    if not conf.is_file():
+        raise SystemExit(f"bench_recipe_quality: {conf} does not exist; give --conf a file of recipes/{recipe}/")
+    runs = "bench" if conf_name == DEFAULT_CONF else f"bench_{conf.stem}"
     run(["bash", str(REPO / "recipes" / recipe / "run.sh"), "--work", str(folder), *budget["prepare"]], folder, log)
-    result = {"steps": epochs * batches, "epochs": epochs, "prepare": budget["prepare"], "seeds": {}}
+    result = {"steps": epochs * batches, "epochs": epochs, "prepare": budget["prepare"], "conf": conf_name,
+              "seeds": {}}
     for seed in seeds:
-        overrides = [f"exp_dir=exp/bench_seed{seed}", f"seed={seed}", f"trainer.max_epochs={epochs}",
+        overrides = [f"exp_dir=exp/{runs}_seed{seed}", f"seed={seed}", f"trainer.max_epochs={epochs}",
                      f"trainer.limit_train_batches={batches}", "trainer.enable_progress_bar=false",
                      *budget["overrides"]]
-        exp = folder / f"exp/bench_seed{seed}"
+        exp = folder / f"exp/{runs}_seed{seed}"
         if (exp / "model.pt").exists():  # an interrupted run (last.ckpt only) resumes
             raise SystemExit(f"bench_recipe_quality: {exp} holds a finished run, perhaps of other code; give another "
                              f"--work or remove it.")
@@ -121,13 +135,60 @@ def measure(recipe: str, seeds: list[int], epochs: int, batches: int, work: Path
     return result
 
 
+def build(recipe: str, conf_name: str):
+    """The untrained model of ``recipes/recipe/conf_name`` (seed 0, eval mode) and its inputs for 10 s of audio."""
+    from sepaudio.models import create_model
+
+    spec = yaml.safe_load((REPO / "recipes" / recipe / conf_name).read_text())["model"]
+    args = {**spec["args"], **({"ivector_dim": 10} if spec["name"] == "tsenet" else {})}
+    torch.manual_seed(0)
+    model = create_model(spec["name"], **args).eval()
+    rate, gen = model.sample_rate, torch.Generator().manual_seed(0)
+    inputs = [0.1 * torch.randn(1, 10 * rate, generator=gen)]
+    if len(model.input_keys) > 1:  # TseNet: a 2 s enrollment or an i-vector
+        ivector = model.input_keys[1] == "ivector"
+        inputs.append(torch.randn(1, 10, generator=gen) if ivector else 0.1 * torch.randn(1, 2 * rate, generator=gen))
+    return model, inputs
+
+
+def inference(recipe: str, conf_name: str, rounds: int = 5) -> dict:
+    """Real-time factor and peak memory of conf.yml's model and ``conf_name``'s, on the same 10 s input.
+
+    Returns: ``{conf: {"model", "parameters", "rtf", "peak_mb"}}``.
+    """
+    models = {name: build(recipe, name) for name in dict.fromkeys([DEFAULT_CONF, conf_name])}
+    times = {name: [] for name in models}
+    with torch.inference_mode():
+        for model, inputs in models.values():
+            model(*inputs)  # warm-up
+        for _ in range(rounds):
+            for name, (model, inputs) in models.items():
+                start = time.perf_counter()
+                model(*inputs)
+                times[name].append(time.perf_counter() - start)
+    out = {}
+    for name, (model, _) in models.items():
+        child = subprocess.run([sys.executable, __file__, "--recipes", recipe, "--conf", name, "--inference"],
+                               env={**os.environ, "BENCH_PEAK_OF": "1"}, capture_output=True, text=True)
+        peak = float(child.stdout.strip().splitlines()[-1]) if child.returncode == 0 else math.nan
+        out[name] = {"model": model.registered_name, "parameters": model.num_parameters,
+                     "rtf": round(statistics.median(times[name]) / 10, 4), "peak_mb": round(peak, 1)}
+        print(f"  {recipe} {name}: {out[name]['model']} ({out[name]['parameters']:,} parameters): RTF "
+              f"{out[name]['rtf']:.3f}, peak memory {out[name]['peak_mb']:.0f} MB", flush=True)
+    return out
+
+
 def compare(recipe: str, now: dict, baseline: dict | None) -> bool:
     """Print ``now`` beside the baseline; return whether the mean dropped by more than the baseline's spread."""
-    line = f"{recipe:9s} {now['model']} ({now['parameters']:,} parameters), {now['steps']} steps, seeds " \
+    line = f"{recipe:9s} {now['conf']} {now['model']} ({now['parameters']:,} parameters), {now['steps']} steps, seeds " \
            f"{','.join(now['seeds'])}: {METRIC} mean {now['mean']:.2f} dB (spread {now['spread']:.2f})"
     base = (baseline or {}).get("recipes", {}).get(recipe)
     if base is None:
         print(f"{line}; no baseline")
+        return False
+    if now["conf"] != base.get("conf", DEFAULT_CONF):
+        print(f"{line}; baseline ({base.get('conf', DEFAULT_CONF)}, {base['model']}, {base['parameters']:,} "
+              f"parameters) {base['mean']:.2f} dB (spread {base['spread']:.2f}): another model, not compared")
         return False
     budget = ("steps", "epochs", "prepare")
     if [base[k] for k in budget] + [sorted(base["seeds"])] != [now[k] for k in budget] + [sorted(now["seeds"])]:
@@ -148,6 +209,11 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, help="training epochs of every run (default: the recipe's budget)")
     parser.add_argument("--batches", type=int, help="batches per epoch (default: the recipe's budget)")
+    parser.add_argument("--conf", default=DEFAULT_CONF,
+                        help="the config file of each recipe to train (e.g. conf_slicenet.yml; default conf.yml)")
+    parser.add_argument("--inference", action="store_true",
+                        help="measure inference RTF and peak memory against conf.yml's model instead of training")
+    parser.add_argument("--json", type=Path, help="also write the figures measured to this JSON file")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "sepaudio_bench_quality",
                         help="folder for the data and runs (reused: the data is prepared once)")
     parser.add_argument("--baseline", type=Path, default=REPO / "benchmarks" / "quality_baseline.json")
@@ -156,11 +222,26 @@ def main() -> None:
     args = parser.parse_args()
     if min(args.epochs or 1, args.batches or 1) < 1:
         parser.error("--epochs and --batches must be at least 1")
+    if os.environ.get("BENCH_PEAK_OF"):  # the child process of one peak-memory measurement
+        model, inputs = build(args.recipes[0], args.conf)
+        print(peak_rss_growth_mb(lambda: model(*inputs)))
+        return
+    if args.inference:
+        print(f"{machine()}; threads per process {torch.get_num_threads()}; commit {commit()}")
+        results = {recipe: inference(recipe, args.conf) for recipe in args.recipes}
+        if args.json:
+            write_text(args.json, json.dumps({"command": shlex.join(["python", *sys.argv]), "commit": commit(),
+                                              "machine": machine(), "inference": results}, indent=2) + "\n")
+        return
     print(f"{machine()}; threads per process {os.environ.get('OMP_NUM_THREADS', '1')}; commit {commit()}")
     baseline = json.loads(args.baseline.read_text()) if args.baseline.is_file() else None
     results = {recipe: measure(recipe, args.seeds, args.epochs or BUDGETS[recipe]["epochs"],
-                               args.batches or BUDGETS[recipe]["batches"], args.work) for recipe in args.recipes}
+                               args.batches or BUDGETS[recipe]["batches"], args.work, args.conf)
+               for recipe in args.recipes}
     dropped = [recipe for recipe, now in results.items() if compare(recipe, now, baseline)]
+    if args.json:
+        write_text(args.json, json.dumps({"command": shlex.join(["python", *sys.argv]), "commit": commit(),
+                                          "machine": machine(), "recipes": results}, indent=2) + "\n")
     if args.write_baseline:
         measured = {"command": shlex.join(["python", *sys.argv]), "commit": commit(), "machine": machine(),
                     "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}

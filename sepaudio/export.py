@@ -222,12 +222,12 @@ def input_names(model: SepaudioModel, streaming: bool = False) -> list[str]:
 
 
 def _conditioned(model: SepaudioModel) -> bool:
-    return len(model.masker.tcn.fusions) > 0
+    return len(getattr(model.masker, "tcn", model.masker).fusions) > 0
 
 
 def _state_names(model: SepaudioModel) -> list[str]:
     """The state of :meth:`StreamingStep.initial_state`, named."""
-    return ["context", "tail", "frames", "norm_stats", *(f"cache_{i}" for i in range(len(model.masker.tcn.blocks)))]
+    return _Step(model).step.state_names()
 
 
 def _output_names(model: SepaudioModel, streaming: bool) -> list[str]:
@@ -244,6 +244,8 @@ def _dynamic_axes(model: SepaudioModel, streaming: bool) -> dict:
             axes[name][axis] = "time"
     if "enrollment" in axes:
         axes["enrollment"][1] = "enrollment_time"
+    if "embedding" in axes and getattr(model.masker, "attentions", None):  # SliceNet: the enrollment's frames
+        axes["embedding"][2] = "enrollment_frames"
     return axes
 
 
@@ -258,7 +260,8 @@ def example_inputs(model: SepaudioModel, length: int, streaming: bool = False, b
     if streaming:
         step = _Step(model).step
         chunk = LEVEL * torch.randn(batch, length - length % step.stride, generator=gen)
-        cond = [torch.randn(batch, model.model_args["speaker_dim"], generator=gen)] if _conditioned(model) else []
+        more = [7] if getattr(model.masker, "attentions", None) else []  # SliceNet TseNet: enrollment frames
+        cond = [torch.randn(batch, model.model_args.get("speaker_dim", 0), *more, generator=gen)] * _conditioned(model)
         return (chunk, *cond, *(step.initial_state(batch) if state is None else state))
     audio = LEVEL * torch.randn(batch, length, generator=gen)
     if isinstance(model, TseNet):
@@ -277,8 +280,8 @@ def export(model: SepaudioModel, path: str | os.PathLike, fmt: str = "onnx", str
         fmt: ``onnx`` or ``torchscript``.
         streaming: export the streaming step of a causal encoder / TCN masker / decoder model instead:
             inputs ``chunk (batch, k * stride)``, [``embedding (batch, speaker_dim)`` = ``model.embed(speaker)``
-            for TseNet], then the state of :meth:`StreamingStep.initial_state`; outputs ``output
-            (batch, n_src, k * stride)`` and the new state.
+            for TseNet, ``(batch, speaker_dim, enrollment_frames)`` for a SliceNet one], then the state of
+            :meth:`StreamingStep.initial_state`; outputs ``output (batch, n_src, k * stride)`` and the new state.
 
     Returns:
         ``path``.

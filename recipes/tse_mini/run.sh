@@ -14,7 +14,7 @@ utterances=10             # N: utterances per speaker of the corpus
 components=64             # N: Gaussians of the i-vector extractor's UBM
 rank=100                  # N: rank of its total variability matrix
 lda_dim=10                # N: i-vector dimension after LDA, TseNet's model.args.ivector_dim
-conf=conf.yml             # conf.yml|conf_causal.yml|conf_encoder.yml: TseNet's config (causal: it streams; encoder: learned speaker encoder)
+conf=conf.yml             # conf.yml|conf_causal.yml|conf_encoder.yml|conf_slicenet.yml: TseNet's config (causal: it streams; encoder: learned speaker encoder; slicenet: SliceNet masker)
 . "$(dirname "$0")/../common/parse_options.sh"
 # One BLAS thread per process: the data worker computes i-vectors beside the training process, and on a loaded
 # machine spinning OpenMP threads cost far more than they give. Set OMP_NUM_THREADS to change it.

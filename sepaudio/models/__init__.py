@@ -5,6 +5,7 @@ from .conv_tasnet import ConvTasNet
 from . import classifier, esresnet, mobilenet, pydmobilenet, swishnet, xception  # noqa: F401  (registers them)
 from .tsenet import TseNet
 from .mitas import MiTAS
+from .slicenet import SliceNetTasNet
 
-__all__ = ["SepaudioModel", "EncoderMaskerDecoder", "ConvTasNet", "TseNet", "MiTAS", "create_model", "list_models",
-           "load_model", "model_from_record", "register_model"]
+__all__ = ["SepaudioModel", "EncoderMaskerDecoder", "ConvTasNet", "TseNet", "MiTAS", "SliceNetTasNet", "create_model",
+           "list_models", "load_model", "model_from_record", "register_model"]

@@ -198,7 +198,7 @@ class EncoderMaskerDecoder(SepaudioModel):
     def fast(self, precision: str | None = "fp32") -> "EncoderMaskerDecoder":
         """Run eval-mode inference in ``precision`` through a fused masker built from the current weights.
 
-        On CPU the masker becomes a :class:`~sepaudio.nn.fast_tcn.FastTCNMasker` (``fp32``: equal to the plain path
+        On CPU a TCN masker becomes a :class:`~sepaudio.nn.fast_tcn.FastTCNMasker` (``fp32``: equal to the plain path
         to float32 rounding; ``bf16``: bfloat16 GEMMs, on CPUs that have bfloat16 instructions); on a GPU ``bf16``
         runs the plain masker under autocast.
         Training mode always takes the plain path, and the fast one gives no gradients: outside ``torch.no_grad``
@@ -221,7 +221,8 @@ class EncoderMaskerDecoder(SepaudioModel):
                               f"instructions (AVX512-BW/VL/DQ or AVX-NE-CONVERT), so the fused bf16 path cannot run on "
                               f"it; use fp32 (--precision fp32), or bf16 on a GPU (--device cuda).")
         self._precision = precision
-        self._fast_masker = FastTCNMasker(self.masker, precision) if precision and on_cpu else None
+        fusable = hasattr(self.masker, "tcn")  # other maskers (SliceNet) run plain, in fp32 or under bf16 autocast
+        self._fast_masker = FastTCNMasker(self.masker, precision) if precision and on_cpu and fusable else None
         return self
 
     def _fused(self) -> bool:

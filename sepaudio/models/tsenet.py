@@ -10,13 +10,16 @@ from torch import nn
 
 from ..arrays import to_model
 from ..cards import IVECTOR_FILE
-from ..errors import AudioError, ModelFileError
+from ..errors import AudioError, ConfigError, ModelFileError
 from ..filterbanks import make_filterbank
 from ..nn import SpeakerEncoder, TCNMasker
+from ..nn.slicenet import SliceNetMasker, SliceNetSourceEncoder
 from .base import EncoderMaskerDecoder, as_batch, eval_mode, register_model
 from .conv_tasnet import tcn_config, upgrade_tcn_args
+from .slicenet import slicenet_config
 
 CONDITIONINGS = ("ivector", "encoder")
+MASKERS = ("tcn", "slicenet")
 #: enrollments shorter than this are refused (one 25 ms analysis frame); shorter than ``RELIABLE_SECONDS`` warned of
 MIN_SECONDS, RELIABLE_SECONDS = 0.025, 1.0
 #: an enrollment whose RMS is below this (-80 dBFS) is silent
@@ -54,6 +57,12 @@ class TseNet(EncoderMaskerDecoder):
         speaker_channels: width of the speaker encoder (``encoder``).
         speaker_blocks: residual blocks of the speaker encoder (``encoder``).
         n_speakers: training speakers for the auxiliary classifier (``encoder``); 0 for none.
+        masker: ``tcn`` (the paper) | ``slicenet`` (:class:`~sepaudio.nn.slicenet.SliceNetMasker`, the speaker
+            vector fused before every module; with ``encoder`` conditioning the enrollment is encoded into frames
+            by a :class:`~sepaudio.nn.slicenet.SliceNetSourceEncoder`, the masker attends from the mixture's frames
+            to them after every module, and their mean is the fused speaker vector; ``fuse_at`` and the speaker
+            encoder's sizes are then unused).
+        slicenet: fields of :class:`~sepaudio.nn.slicenet.SliceNetConfig` (``masker: slicenet``).
 
     Shape:
         mixture ``(batch, time)``, speaker ``(batch, ivector_dim)`` (i-vector) or ``(batch, enroll_time)``
@@ -82,7 +91,11 @@ class TseNet(EncoderMaskerDecoder):
         speaker_channels: int = 256,
         speaker_blocks: int = 3,
         n_speakers: int = 0,
+        masker: str = "tcn",
+        slicenet: dict | None = None,
     ):
+        if masker not in MASKERS:
+            raise ConfigError(f"masker: unknown masker {masker!r}; choose one of {MASKERS}")
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"unknown conditioning {conditioning!r}; choose one of {CONDITIONINGS}")
         if n_speakers and conditioning != "encoder":
@@ -90,13 +103,21 @@ class TseNet(EncoderMaskerDecoder):
                              "use conditioning='encoder' or n_speakers=0")
         encoder, decoder = make_filterbank(filterbank, n_filters=n_filters, filter_length=filter_length, stride=stride,
                                            sample_rate=sample_rate)
-        masker = TCNMasker(encoder.filterbank.n_feats_out, 1, tcn_config(tcn, self.tcn_defaults), mask_act=mask_act,
-                           cond_dim=speaker_dim, fusion=fusion, fuse_at=fuse_at)
+        n_feats, attend = encoder.filterbank.n_feats_out, masker == "slicenet" and conditioning == "encoder"
+        if masker == "slicenet":
+            config = slicenet_config(slicenet)
+            masker = SliceNetMasker(n_feats, 1, config, mask_act=mask_act, cond_dim=speaker_dim, fusion=fusion,
+                                    source_channels=speaker_dim if attend else 0)
+        else:
+            masker = TCNMasker(n_feats, 1, tcn_config(tcn, self.tcn_defaults), mask_act=mask_act,
+                               cond_dim=speaker_dim, fusion=fusion, fuse_at=fuse_at)
         super().__init__(encoder, masker, decoder, sample_rate)
         self.conditioning = conditioning
         self.input_keys = ("mixture", "ivector" if conditioning == "ivector" else "enrollment")
         if conditioning == "ivector":
             self.speaker_net = nn.Sequential(nn.Linear(ivector_dim, speaker_dim), nn.ReLU())
+        elif attend:
+            self.speaker_net = SliceNetSourceEncoder(n_feats, speaker_dim, config)
         else:
             self.speaker_net = SpeakerEncoder(encoder.filterbank.n_feats_out, speaker_dim, channels=speaker_channels,
                                               blocks=speaker_blocks)
@@ -112,10 +133,11 @@ class TseNet(EncoderMaskerDecoder):
             super().__setattr__(name, value)
 
     def embed(self, speaker: torch.Tensor) -> torch.Tensor:
-        """The speaker vector fused into the TCN.
+        """The speaker vector fused into the TCN (a SliceNet masker with ``encoder`` conditioning: the encoded
+        enrollment frames it attends to).
 
         Shape: i-vector ``(batch, ivector_dim)`` | ``(ivector_dim)``, or enrollment ``(batch, enroll_time)`` |
-        ``(enroll_time)`` -> ``(batch, speaker_dim)``.
+        ``(enroll_time)`` -> ``(batch, speaker_dim)`` (SliceNet attention: ``(batch, speaker_dim, enroll_frames)``).
 
         Raises:
             AudioError: an i-vector model given anything but ``ivector_dim``-long vectors (a waveform, say).
@@ -165,10 +187,13 @@ class TseNet(EncoderMaskerDecoder):
                 speaker = wav.to(device) if extractor is None else \
                     extractor.extract(list(wav.to(extractor.device))).to(device)
                 vectors.append(self.embed(speaker))
-        if len({v.shape for v in vectors}) > 1:
+        if len({v.shape[0] for v in vectors}) > 1:
             raise AudioError(f"enrollments with batch sizes {[v.shape[0] for v in vectors]}; give every item of the "
                              f"list the same batch size (or none).")
-        return vectors[0] if len(vectors) == 1 else torch.stack(vectors).mean(0)
+        if len(vectors) == 1:
+            return vectors[0]
+        # encoded enrollment frames (SliceNet attention) are joined: the masker attends to all of them
+        return torch.cat(vectors, -1) if vectors[0].dim() == 3 else torch.stack(vectors).mean(0)
 
     def _ivectors(self, given: Any) -> Any:
         """The i-vector extractor to use, checked against the model.
@@ -235,7 +260,7 @@ class TseNet(EncoderMaskerDecoder):
         embedding = self.embed(speaker)
         estimate = self.extract_embedded(mixture, embedding)
         if self.training and self.classifier is not None:
-            return estimate, self.classifier(embedding)
+            return estimate, self.classifier(embedding.mean(-1) if embedding.dim() == 3 else embedding)
         return estimate
 
 

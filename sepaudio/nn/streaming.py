@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .norms import EPS, ChannelwiseLayerNorm, CumulativeLayerNorm
+from .slicenet import SliceNetMasker, SliceNetStreamStep
 
 __all__ = ["StreamingStep", "Streamer", "check_streamable"]
 
@@ -30,6 +31,12 @@ def check_streamable(model: nn.Module) -> None:
     """Raise ``ValueError`` saying why ``model`` cannot stream (a non-causal TCN, a norm that sees the future, or
     no encoder / TCN masker / decoder)."""
     masker = getattr(model, "masker", None)
+    if isinstance(masker, SliceNetMasker) and hasattr(model, "encoder") and hasattr(model, "decoder"):
+        if not masker.config.causal:
+            raise ValueError(f"{type(model).__name__} is not causal (slicenet.causal: false): its output at every "
+                             f"moment depends on the whole future, so it cannot stream. Train a causal model "
+                             f"(slicenet: {{causal: true}}).")
+        return
     tcn = getattr(masker, "tcn", None)
     if tcn is None or not hasattr(model, "encoder") or not hasattr(model, "decoder"):
         raise ValueError(f"{type(model).__name__} is not an encoder / TCN masker / decoder model; streaming takes "
@@ -126,6 +133,11 @@ class StreamingStep(nn.Module):
         self.window, self.stride, self.padding = int(fb.kernel_size), int(fb.stride), int(model.encoder.padding)
         self.overlap = self.window - self.stride
         self.n_src = int(masker.n_src)
+        #: a SliceNet masker's step (its state: one cache per convolution step, no norm sums), else None (a TCN)
+        self.slicenet = SliceNetStreamStep(masker) if isinstance(masker, SliceNetMasker) else None
+        if self.slicenet is not None:
+            self.fusions, self.output_conv = masker.fusions, masker.output_conv
+            return
         self.input_norm, self.bottleneck = _NormStep(masker.input_norm), masker.bottleneck
         self.fusions, self.fusion_of = masker.tcn.fusions, masker.tcn.fusion_of
         self.blocks = nn.ModuleList([_BlockStep(block) for block in masker.tcn.blocks])
@@ -138,16 +150,41 @@ class StreamingStep(nn.Module):
         weight = self.output_conv.weight
         zeros = lambda *shape: torch.zeros(shape, device=weight.device, dtype=weight.dtype)  # noqa: E731
         state = [zeros(batch, self.overlap), zeros(batch, self.n_src, self.overlap),
-                 torch.zeros(1, dtype=torch.long, device=weight.device), zeros(batch, 1 + 2 * len(self.blocks), 2)]
+                 torch.zeros(1, dtype=torch.long, device=weight.device)]
+        if self.slicenet is not None:  # SliceNet: [context, tail, frame count, one cache per step]
+            return state + self.slicenet.initial_state(batch, weight.device, weight.dtype)
+        state.append(zeros(batch, 1 + 2 * len(self.blocks), 2))
         return state + [zeros(batch, block.depthwise.weight.shape[0], block.past) for block in self.blocks]
+
+    def state_names(self) -> List[str]:
+        """Names of the tensors of :meth:`initial_state`, in order (the inputs of an exported step)."""
+        caches = len(self.slicenet.steps) if self.slicenet is not None else len(self.blocks)
+        return ["context", "tail", "frames", *(["norm_stats"] if self.slicenet is None else []),
+                *(f"cache_{i}" for i in range(caches))]
 
     def forward(self, chunk: torch.Tensor, state: List[torch.Tensor],
                 cond: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, List[torch.Tensor]]:
-        context, tail, count, stats, caches = state[0], state[1], state[2], state[3], state[4:]
+        context, tail, count = state[0], state[1], state[2]
         if len(self.fusions) > 0 and cond is None:
             raise ValueError("this model is conditioned on a speaker vector: pass cond of shape (batch, cond_dim)")
         wav = torch.cat([context, chunk], dim=-1)
         rep = F.conv1d(wav.unsqueeze(1), self.encoder.get_filters(), stride=self.stride)
+        frames = rep.shape[-1]
+        if self.slicenet is not None:
+            masks, masker_state = self.slicenet(rep, state[3:], cond)
+        else:
+            masks, masker_state = self._tcn_masks(rep, count, state[3], state[4:], cond)
+        masked = (masks * rep.unsqueeze(1)).reshape(-1, rep.shape[1], frames)
+        out = F.conv_transpose1d(masked, self.decoder.get_filters(), stride=self.stride)
+        out = out.view(rep.shape[0], self.n_src, -1)
+        out = torch.cat([out[..., :self.overlap] + tail, out[..., self.overlap:]], dim=-1)
+        n_out = frames * self.stride
+        new_state = [wav[:, wav.shape[-1] - self.overlap:], out[..., n_out:], count + frames]
+        return out[..., :n_out], new_state + masker_state
+
+    def _tcn_masks(self, rep: torch.Tensor, count: torch.Tensor, stats: torch.Tensor, caches: List[torch.Tensor],
+                   cond: Optional[torch.Tensor]) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """The TCN masker on new frames. Returns the masks and the masker's new state ``[norm sums, *caches]``."""
         frames = rep.shape[-1]
         seen = (count + torch.arange(1, frames + 1, device=rep.device)).to(rep.dtype)
         x, stat = self.input_norm(rep, stats[:, 0], seen)
@@ -165,14 +202,7 @@ class StreamingStep(nn.Module):
             new_stats.extend([stat[:, 0], stat[:, 1]])
         y = self.output_conv(self.output_prelu(skip_sum))
         masks = self.mask_act(y.view(y.shape[0], self.n_src, rep.shape[1], frames))
-        masked = (masks * rep.unsqueeze(1)).reshape(-1, rep.shape[1], frames)
-        out = F.conv_transpose1d(masked, self.decoder.get_filters(), stride=self.stride)
-        out = out.view(rep.shape[0], self.n_src, -1)
-        out = torch.cat([out[..., :self.overlap] + tail, out[..., self.overlap:]], dim=-1)
-        n_out = frames * self.stride
-        new_state = [wav[:, wav.shape[-1] - self.overlap:], out[..., n_out:], count + frames,
-                     torch.stack(new_stats, dim=1)]
-        return out[..., :n_out], new_state + new_caches
+        return masks, [torch.stack(new_stats, dim=1)] + new_caches
 
 
 class Streamer:
@@ -212,7 +242,7 @@ class Streamer:
             raise ValueError("this model is conditioned on a speaker vector: pass cond=model.embed(speaker)")
         if cond is not None and cond.dim() == 1:
             cond = cond.unsqueeze(0)
-        self.cond = None if cond is None else cond.expand(batch, -1)
+        self.cond = None if cond is None else cond.expand(batch, *cond.shape[1:])
         self.sample_rate, self.n_src, self.batch = int(model.sample_rate), self.step.n_src, batch
         self._pad = model.pad  # the offline model's end padding, ``(batch, time) -> (batch, time + extra)``
         self.reset()
