@@ -10,29 +10,13 @@ from sepaudio import cli
 from sepaudio.errors import ConfigError
 from sepaudio.models import ConvTasNet, MiTAS, TseNet
 from sepaudio.nn import fast_tcn
+from test_fast_inference import SMALL, TCN, randomized
 
-SMALL = dict(n_filters=24, filter_length=8)
-TCN = dict(channels=12, hidden=20, skip_channels=10, blocks=3, repeats=2)
 #: error energy of int8 against the plain output, in dB of the output's energy. Measured on these randomized models
-#: at 37 to 8000 samples (AVX2, 7-bit activations): -33.5 dB at worst, -38 to -47 dB typically; a wrong scale or a
-#: saturating kernel gives -4 to +6 dB (8-bit activations on AVX2 gave -4.2 dB).
+#: at 37 to 8000 samples (AVX2, 7-bit activations): -33.5 dB at worst, -35 to -47 dB typically (-20.5 dB on a
+#: 1-sample input, not checked); 8-bit activations on AVX2, whose int16 pair sums saturate, gave up to -4.2 dB.
 TOLERANCE_DB = -30.0
 needs_int8 = pytest.mark.skipif(not fast_tcn.cpu_has_int8(), reason="no oneDNN int8 kernels on this CPU / build")
-
-
-def randomized(model):
-    """Eval-mode model whose norms, PReLUs and BN statistics are far from their initial values."""
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "norm" in name or "prelu" in name:
-                param.add_(torch.randn_like(param) * 0.5)
-        for name, buf in model.named_buffers():
-            if "running_mean" in name:
-                buf.normal_()
-            elif "running_var" in name:
-                buf.uniform_(0.5, 2)
-    return model.eval()
 
 
 def error_db(got: torch.Tensor, ref: torch.Tensor) -> float:
@@ -118,7 +102,8 @@ def test_cli_separate_int8(tmp_path):
     assert cli.main([*args, "-o", str(tmp_path / "int8"), "--precision", "int8"]) == 0
     assert cli.main([*args, "-o", str(tmp_path / "plain")]) == 0
     for source in ("mix_s1.wav", "mix_s2.wav"):
-        got, ref = (torch.from_numpy(soundfile.read(tmp_path / d / source, dtype="float32")[0]) for d in ("int8", "plain"))
+        got, ref = (torch.from_numpy(soundfile.read(tmp_path / folder / source, dtype="float32")[0])
+                    for folder in ("int8", "plain"))
         assert got.shape == ref.shape == wav.shape
         assert -100 < error_db(got, ref) < TOLERANCE_DB + 5  # +5 dB: 16-bit files
 
