@@ -65,14 +65,16 @@ class _QLinear:
     summed in pairs into int16, which saturates for 8-bit activations, so they use 7 bits there (as fbgemm's
     ``reduce_range``); with VNNI / AMX all 8.
 
-    Why oneDNN's qlinear and not the others (10 s at 8 kHz on the default Conv-TasNet, see
-    ``benchmarks/bench_conv_tasnet.py``): ``torch.ops.quantized.linear_dynamic`` (fbgemm / x86 engines; the eager
-    ``torch.ao.quantization`` API around it warns that it is deprecated) ran the bare GEMMs at the same speed but
-    has no post-ops, so the PReLU and the residual / skip sum become extra passes over the biggest tensors, and gLN's
-    1/std cannot enter the activation scale; onnxruntime's dynamically quantized graph (``quantize_dynamic`` of the
-    exported model; 1x1 convolutions become ``ConvInteger``) runs the whole model in another runtime and needs the
-    ``export`` extra at inference. oneDNN's kernel takes the activation scale as an argument, fuses the same
-    post-ops as the fp32 path and is the one torch's own x86 quantization (PT2E + inductor) lowers to.
+    Why oneDNN's qlinear and not the others (measured on an AVX2 EPYC without VNNI, one thread, the block shapes of
+    the default Conv-TasNet and ``benchmarks/bench_conv_tasnet.py --onnxruntime``): ``torch.ops.quantized.
+    linear_dynamic`` (fbgemm / onednn engines; the eager ``torch.ao.quantization`` API around it warns that it is
+    deprecated) ran the bare GEMMs about as fast as oneDNN's qlinear (within 30 %, noisy), but has no post-ops, so
+    the PReLU and the residual / skip sum would be extra passes over the biggest tensors, and gLN's 1/std could
+    not ride in the activation scale; onnxruntime's dynamically quantized graph (``quantize_dynamic`` of the
+    exported model, 1x1 convolutions as ``ConvInteger``) took twice as long as this path and as its own fp32 graph,
+    and would need the ``export`` extra at inference. oneDNN's kernel takes the activation scale as an argument, fuses the post-ops
+    of the fp32 path, and is what torch's own x86 quantization (PT2E + inductor) lowers to. On that CPU int8 is
+    no faster than fp32 (oneDNN's AVX2 int8 GEMM runs at the fp32 rate); it is meant for VNNI / AMX CPUs.
     """
 
     def __init__(self, weight: torch.Tensor):
@@ -176,7 +178,8 @@ class _Block:
                     packed = None
         bias = bias + w @ offset
         if self.int8:
-            return (packed or _QLinear(w))(x, bias, frames, "leaky_relu", [self.a1])
+            qlinear = packed if packed is not None else _QLinear(w)
+            return qlinear(x, bias, frames, "leaky_relu", [self.a1])
         packed = _pack(w.to(self.dtype)) if packed is None else packed
         return _linear(x.contiguous(), packed, bias.to(self.dtype), "leaky_relu", [self.a1])
 
