@@ -1,47 +1,109 @@
 """sepaudio Conv-TasNet vs torchaudio's ConvTasNet: same weights, same inputs, one run.
 
-Prints, per input length and sample rate: median seconds per call (after warm-up), real-time factor, the ratio
-sepaudio / torchaudio, and peak memory (CPU: peak RSS growth of a fresh process doing one call; GPU:
-torch.cuda.max_memory_allocated). Usage:
+Contenders: torchaudio fp32, sepaudio's plain path, and on CPU its fused paths (``model.fast(precision)``): fp32,
+bf16 (CPUs with bfloat16 instructions), int8 (the TCN blocks' 1x1 convolutions in 8-bit integers; CPUs with
+oneDNN's int8 kernels); with ``--onnxruntime``, also the exported model under onnxruntime in fp32 and dynamically
+quantized to int8 (``quantize_dynamic``, per-channel weights), the alternative engine for int8. Each round calls
+every contender once (interleaved, so machine noise hits all alike), and on CPU every 1x1 GEMM of the GEMM floor
+(``benchmarks/bench_gemm_ceiling.py``: the bare fp32 GEMMs of the 1x1 convolutions, a floor under any fp32 path).
+
+Prints the machine first, then per input length and sample rate, per contender: median seconds per call, speed-up
+over torchaudio, "% of floor" (the fp32 GEMM floor's time over the contender's: 100 % is as fast as the bare fp32
+GEMMs alone; int8 can pass it), real-time factor, the error against torchaudio's output (dB of its energy), and
+peak memory (CPU: peak RSS growth of a fresh process doing one call; GPU: torch.cuda.max_memory_allocated). Usage:
 
     python benchmarks/bench_conv_tasnet.py [--seconds 1 10 60] [--rates 8000 16000] [--repeats 3] [--device cpu]
+        [--threads N] [--onnxruntime] [--no-memory] [--json FILE]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
 import torch
 import torchaudio
 
-from sepaudio.models import ConvTasNet
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_gemm_ceiling import floor_calls, floor_seconds, pointwise_shapes  # noqa: E402
+from machine import machine_line  # noqa: E402
+from sepaudio import runtime  # noqa: E402
+from sepaudio.models import ConvTasNet  # noqa: E402
+from sepaudio.nn.fast_tcn import cpu_has_bf16, cpu_has_int8  # noqa: E402
 
 
-def models(device: str):
+def fast_precisions() -> tuple[str, ...]:
+    """The fused precisions this CPU runs."""
+    return ("fp32",) + (("bf16",) if cpu_has_bf16() else ()) + (("int8",) if cpu_has_int8() else ())
+
+
+def onnxruntime_models(model: ConvTasNet, threads: int) -> dict:
+    """``onnxruntime fp32`` / ``onnxruntime int8``: ``model`` exported to ONNX, and that graph dynamically quantized
+    (int8 weights per output channel, uint8 activations per call), as callables on a ``(1, 1, time)`` tensor."""
+    import onnxruntime
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from sepaudio.export import export
+
+    folder = tempfile.mkdtemp(prefix="bench_conv_tasnet_")
+    fp32, int8 = os.path.join(folder, "model.onnx"), os.path.join(folder, "model.int8.onnx")
+    export(model, fp32)
+    logging.disable(logging.WARNING)  # its notes on the shape tensors (int64) it leaves in float
+    quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True)
+    logging.disable(logging.NOTSET)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    out = {}
+    for name, path in (("onnxruntime fp32", fp32), ("onnxruntime int8", int8)):
+        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        feed = session.get_inputs()[0].name
+        out[name] = lambda x, s=session, f=feed: torch.from_numpy(s.run(None, {f: x[:, 0].numpy()})[0])
+    return out
+
+
+def models(device: str, onnx: bool = False) -> dict:
+    """name -> callable on ``(1, 1, time)``, all with the weights of one seeded torchaudio ConvTasNet."""
     torch.manual_seed(0)
     reference = torchaudio.models.ConvTasNet().eval().to(device)
-    return {"sepaudio": ConvTasNet.from_torchaudio(reference).eval().to(device), "torchaudio": reference}
+    out = {"torchaudio": reference, "sepaudio": ConvTasNet.from_torchaudio(reference).eval().to(device)}
+    if device == "cpu":
+        for precision in fast_precisions():
+            out[f"sepaudio {precision}"] = ConvTasNet.from_torchaudio(reference).eval().fast(precision)
+        if onnx:
+            out.update(onnxruntime_models(out["sepaudio"], torch.get_num_threads()))
+    return out
 
 
-def time_call(model, x, repeats: int) -> float:
+def time_rounds(calls: dict, rounds: int, cuda: bool = False) -> dict:
+    """name -> median seconds of ``calls[name]()``, over ``rounds`` rounds each calling every one once (after a
+    warm-up call of each)."""
+    times = {name: [] for name in calls}
     with torch.inference_mode():
-        model(x)  # warm-up
-        times = []
-        for _ in range(repeats):
-            if x.is_cuda:
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            model(x)
-            if x.is_cuda:
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn in calls.values():
+            fn()
+        for _ in range(rounds):
+            for name, fn in calls.items():
+                if cuda:
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                fn()
+                if cuda:
+                    torch.cuda.synchronize()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def error_db(got: torch.Tensor, ref: torch.Tensor) -> float:
+    """Energy of ``got - ref`` in dB of ``ref``'s (-inf: equal)."""
+    err = float((got.float() - ref.float()).pow(2).sum() / ref.float().pow(2).sum())
+    return 10 * torch.log10(torch.tensor(err)).item() if err > 0 else float("-inf")
 
 
 def peak_memory_mb(impl: str, samples: int, device: str) -> float:
@@ -53,14 +115,15 @@ def peak_memory_mb(impl: str, samples: int, device: str) -> float:
         with torch.inference_mode():
             model(torch.randn(1, 1, samples, device=device))
         return (torch.cuda.max_memory_allocated() - base) / 2**20
-    out = subprocess.run([sys.executable, __file__, "--peak-memory-of", impl, str(samples)],
+    out = subprocess.run([sys.executable, __file__, "--threads", str(torch.get_num_threads()), "--peak-memory-of",
+                          impl, str(samples)],
                          capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def rss_growth_mb(impl: str, samples: int) -> float:
     """In this (fresh) process: the largest RSS growth in MB during one CPU call."""
-    model, x = models("cpu")[impl], torch.randn(1, 1, samples)
+    model, x = models("cpu", impl.startswith("onnxruntime"))[impl], torch.randn(1, 1, samples)
     return peak_rss_growth_mb(lambda: model(x))
 
 
@@ -89,46 +152,63 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, nargs="+", default=[1, 10, 60])
     parser.add_argument("--rates", type=int, nargs="+", default=[8000, 16000])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (a third of them from 30 s on)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--onnxruntime", action="store_true", help="also the exported model under onnxruntime, "
+                                                                   "fp32 and dynamically quantized int8")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--peak-memory-of", nargs=2, metavar=("IMPL", "SAMPLES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    runtime.configure()  # as every sepaudio command does
     if args.peak_memory_of:
         print(rss_growth_mb(args.peak_memory_of[0], int(args.peak_memory_of[1])))
         return
 
-    nets = models(args.device)
-    print(f"device: {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"parameters {nets['sepaudio'].num_parameters:,} (both)")
-    header = f"{'rate':>6} {'secs':>5} | {'sepaudio s':>10} {'torchaudio s':>12} {'ratio':>6} | {'RTF sep':>7} " \
-             f"{'RTF ta':>7}"
+    nets = models(args.device, args.onnxruntime)
+    cpu = args.device == "cpu"
+    print(machine_line())
+    print(f"device: {args.device}, threads {torch.get_num_threads()}, bf16 instructions "
+          f"{'yes' if cpu_has_bf16() else 'no'}, int8 kernels {'yes' if cpu_has_int8() else 'no'}, VNNI "
+          f"{'yes' if torch.cpu._is_vnni_supported() else 'no (7-bit activations)'}, load average "
+          f"{os.getloadavg()[0]:.2f}; parameters {nets['sepaudio'].num_parameters:,} (all); contenders: "
+          f"{', '.join(nets)}")
+    header = f"{'rate':>6} {'secs':>5} {'contender':<17} | {'s':>7} {'speed-up':>8} {'% floor':>7} {'RTF':>6} " \
+             f"{'err dB':>7}"
     if not args.no_memory:
-        header += f" | {'peak MB sep':>11} {'peak MB ta':>10} {'ratio':>6}"
+        header += f" | {'peak MB':>7}"
     print(header)
     rows = []
     for rate in args.rates:
         for seconds in args.seconds:
             samples = int(rate * seconds)
             x = torch.randn(1, 1, samples, device=args.device)
-            repeats = args.repeats if seconds < 30 else max(1, args.repeats // 3)
-            # interleave the two so machine noise hits both alike
-            t_sep, t_ta = [], []
-            for _ in range(2):
-                t_sep.append(time_call(nets["sepaudio"], x, repeats))
-                t_ta.append(time_call(nets["torchaudio"], x, repeats))
-            row = {"rate": rate, "seconds": seconds, "sepaudio_s": min(t_sep), "torchaudio_s": min(t_ta)}
-            row["ratio"] = row["sepaudio_s"] / row["torchaudio_s"]
-            line = f"{rate:>6} {seconds:>5g} | {row['sepaudio_s']:>10.3f} {row['torchaudio_s']:>12.3f} " \
-                   f"{row['ratio']:>6.2f} | {row['sepaudio_s'] / seconds:>7.3f} {row['torchaudio_s'] / seconds:>7.3f}"
-            if not args.no_memory:
-                row["sepaudio_mb"] = peak_memory_mb("sepaudio", samples, args.device)
-                row["torchaudio_mb"] = peak_memory_mb("torchaudio", samples, args.device)
-                line += f" | {row['sepaudio_mb']:>11.0f} {row['torchaudio_mb']:>10.0f} " \
-                        f"{row['sepaudio_mb'] / row['torchaudio_mb']:>6.2f}"
-            print(line, flush=True)
-            rows.append(row)
+            rounds = args.repeats if seconds < 30 else max(1, args.repeats // 3)
+            calls = {name: (lambda m=model: m(x)) for name, model in nets.items()}
+            shapes = pointwise_shapes(nets["torchaudio"], samples) if cpu else {}
+            median = time_rounds({**calls, **floor_calls(shapes, {"fp32": torch.float32})}, rounds, not cpu)
+            floor = floor_seconds(shapes, median).get("fp32") if cpu else None
+            with torch.inference_mode():
+                ref = nets["torchaudio"](x)
+                errors = {name: error_db(model(x).reshape(ref.shape), ref) for name, model in nets.items()}
+            if floor:
+                print(f"{rate:>6} {seconds:>5g} {'GEMM floor fp32':<17} | {floor:>7.3f} "
+                      f"{median['torchaudio'] / floor:>7.2f}x {100:>6.0f}%")
+            for name in nets:
+                row = {"rate": rate, "seconds": seconds, "contender": name, "s": median[name],
+                       "speedup": median["torchaudio"] / median[name], "floor_s": floor,
+                       "floor_percent": 100 * floor / median[name] if floor else None, "error_db": errors[name]}
+                line = f"{rate:>6} {seconds:>5g} {name:<17} | {row['s']:>7.3f} {row['speedup']:>7.2f}x " \
+                       f"{row['floor_percent'] or float('nan'):>6.0f}% {row['s'] / seconds:>6.3f} " \
+                       f"{row['error_db']:>7.1f}"
+                if not args.no_memory:
+                    row["peak_mb"] = peak_memory_mb(name, samples, args.device)
+                    line += f" | {row['peak_mb']:>7.0f}"
+                print(line, flush=True)
+                rows.append(row)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)

@@ -10,6 +10,9 @@ the faster of the two kept. In the same run, interleaved with the GEMMs, it time
 ratio ``torchaudio / floor`` is the largest speed-up any path can reach on this machine. Usage:
 
     python benchmarks/bench_gemm_ceiling.py [--seconds 10] [--rounds 5] [--threads 2]
+
+``benchmarks/bench_conv_tasnet.py`` times the same floor interleaved with the models (:func:`floor_calls`,
+:func:`floor_seconds`) and reports each contender as a percentage of it.
 """
 from __future__ import annotations
 
@@ -48,6 +51,40 @@ def gemm(n_in: int, n_out: int, frames: int, dtype: torch.dtype):
     return lambda: torch.matmul(x, w)
 
 
+def floor_dtypes() -> dict[str, torch.dtype]:
+    """fp32, and bf16 only where the CPU has bfloat16 instructions: emulated, a GEMM runs at 1-2 GFLOP/s (a minute a
+    call)."""
+    return {"fp32": torch.float32, **({"bf16": torch.bfloat16} if cpu_has_bf16() else {})}
+
+
+def floor_calls(shapes: collections.Counter, dtypes: dict) -> dict:
+    """``(in, out, frames, dtype name, width)`` -> a GEMM call, for every 1x1 shape and dtype; width 2: the residual
+    and skip 1x1 of a block (a shape occurring an even number of times) as one GEMM of twice the output."""
+    calls = {}
+    for (n_in, n_out, frames), count in shapes.items():
+        for name, dtype in dtypes.items():
+            calls[(n_in, n_out, frames, name, 1)] = gemm(n_in, n_out, frames, dtype)
+            if count % 2 == 0:
+                calls[(n_in, n_out, frames, name, 2)] = gemm(n_in, 2 * n_out, frames, dtype)
+    return calls
+
+
+def shape_seconds(shape: tuple, count: int, name: str, median: dict) -> float:
+    """The time of ``count`` 1x1 convolutions of ``shape`` in dtype ``name``: the faster of one GEMM each and half of
+    a double-width one, from the medians of :func:`floor_calls`' keys."""
+    one = median[(*shape, name, 1)]
+    fused = median.get((*shape, name, 2), float("inf")) / 2
+    return min(one, fused) * count
+
+
+def floor_seconds(shapes: collections.Counter, median: dict) -> dict[str, float]:
+    """dtype name -> the GEMM floor in seconds (the sum over every 1x1 convolution), from :func:`floor_calls`'
+    medians."""
+    names = {key[3] for key in median if isinstance(key, tuple)}
+    return {name: sum(shape_seconds(shape, count, name, median) for shape, count in shapes.items())
+            for name in sorted(names)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="input length at 8 kHz (10)")
@@ -60,15 +97,9 @@ def main() -> None:
     model = torchaudio.models.ConvTasNet().eval()
     samples = int(8000 * args.seconds)
     shapes = pointwise_shapes(model, samples)
-    # bf16 only where the CPU has bfloat16 instructions: emulated, a GEMM runs at 1-2 GFLOP/s (a minute a call)
-    dtypes = {"fp32": torch.float32, **({"bf16": torch.bfloat16} if cpu_has_bf16() else {})}
+    dtypes = floor_dtypes()
     # contenders: the whole model, and every (shape, dtype, fused width) GEMM
-    calls = {"torchaudio": lambda x=torch.randn(1, 1, samples): model(x)}
-    for (n_in, n_out, frames), count in shapes.items():
-        for name, dtype in dtypes.items():
-            calls[(n_in, n_out, frames, name, 1)] = gemm(n_in, n_out, frames, dtype)
-            if count % 2 == 0:
-                calls[(n_in, n_out, frames, name, 2)] = gemm(n_in, 2 * n_out, frames, dtype)
+    calls = {"torchaudio": lambda x=torch.randn(1, 1, samples): model(x), **floor_calls(shapes, dtypes)}
     times = collections.defaultdict(list)
     with torch.inference_mode():
         for fn in calls.values():
@@ -84,17 +115,12 @@ def main() -> None:
           f"{args.seconds:g} s at 8 kHz, {args.rounds} interleaved rounds, load average {os.getloadavg()[0]:.2f}")
     print(f"{'1x1 conv (in -> out)':<22} {'frames':>7} {'count':>6} {'GFLOP':>7}"
           + "".join(f" {n + ' GFLOP/s':>13}" for n in dtypes))
-    floor = dict.fromkeys(dtypes, 0.0)
+    floor = floor_seconds(shapes, median)
     total_flop = 0.0
     for (n_in, n_out, frames), count in shapes.items():
         flop = 2.0 * n_in * n_out * frames * count
         total_flop += flop
-        rates = []
-        for name in dtypes:
-            one = median[(n_in, n_out, frames, name, 1)]
-            fused = median.get((n_in, n_out, frames, name, 2), float("inf")) / 2
-            floor[name] += min(one, fused) * count
-            rates.append(flop / (min(one, fused) * count) / 1e9)
+        rates = [flop / shape_seconds((n_in, n_out, frames), count, name, median) / 1e9 for name in dtypes]
         print(f"{f'{n_in} -> {n_out}':<22} {frames:>7} {count:>6} {flop / 1e9:>7.1f}"
               + "".join(f" {r:>13.0f}" for r in rates))
     reference = median["torchaudio"]

@@ -18,7 +18,9 @@ import sys
 MODEL_ACCEPTS = ("a model file, a model folder, a Hugging Face Hub id (owner/name) or a pretrained name such as "
                  "torchaudio:CONVTASNET_BASE_LIBRI2MIX")
 PRECISION_HELP = ("fused fast inference of the TCN separator in this precision (bf16: bfloat16 GEMMs on CPUs with "
-                  "AVX512 or AMX, refused on AVX2-only CPUs; autocast on a GPU); default: the plain path")
+                  "AVX512 or AMX, refused on AVX2-only CPUs; autocast on a GPU; int8: the TCN's 1x1 convolutions in "
+                  "8-bit integers, CPU only); default: the plain path")
+PRECISION_CHOICES = ("fp32", "bf16", "int8")
 #: the release that drops the old spellings
 REMOVED_IN = "the next release"
 
@@ -175,7 +177,7 @@ def add_processing_options(p) -> None:
     p.add_argument("--overlap-seconds", type=NON_NEGATIVE, default=1.0,
                    help="cross-faded overlap of chunks, at most half a chunk (1)")
     add_device(p)
-    p.add_argument("--precision", choices=["fp32", "bf16"], help=PRECISION_HELP)
+    p.add_argument("--precision", choices=PRECISION_CHOICES, help=PRECISION_HELP)
 
 
 def add_stream_options(p, usage: str) -> None:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from .options import COUNT, NON_NEGATIVE_INT, PRECISION_HELP, add_device, add_list, add_model, add_option, add_output
+from .options import (COUNT, NON_NEGATIVE_INT, PRECISION_CHOICES, PRECISION_HELP, add_device, add_list, add_model,
+                      add_option, add_output)
 
 from .options import bounded
 
@@ -51,7 +52,7 @@ def add_evaluate(sub) -> None:
     p.add_argument("--examples", type=NON_NEGATIVE_INT, default=3, metavar="N",
                    help="items drawn as spectrograms (3)")
     add_device(p, None, "the first GPU when there is one and trainer.accelerator allows it, else cpu")
-    p.add_argument("--precision", choices=["fp32", "bf16"], help=PRECISION_HELP)
+    p.add_argument("--precision", choices=PRECISION_CHOICES, help=PRECISION_HELP)
     p.add_argument("--metrics", type=_metrics, default="si_sdr,sdr,pesq,stoi", metavar="LIST",
                    help="separation / extraction scores to compute, comma-separated: si_sdr (with SI-SDRi), sdr "
                         "(with SDRi), pesq, stoi (all; si_sdr alone takes seconds)")

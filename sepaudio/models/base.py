@@ -199,7 +199,8 @@ class EncoderMaskerDecoder(SepaudioModel):
         """Run eval-mode inference in ``precision`` through a fused masker built from the current weights.
 
         On CPU a TCN masker becomes a :class:`~sepaudio.nn.fast_tcn.FastTCNMasker` (``fp32``: equal to the plain path
-        to float32 rounding; ``bf16``: bfloat16 GEMMs, on CPUs that have bfloat16 instructions); on a GPU ``bf16``
+        to float32 rounding; ``bf16``: bfloat16 GEMMs, on CPUs that have bfloat16 instructions; ``int8``: the TCN
+        blocks' 1x1 convolutions in 8-bit integers with per-channel weight scales, CPU only); on a GPU ``bf16``
         runs the plain masker under autocast.
         Training mode always takes the plain path, and the fast one gives no gradients: outside ``torch.no_grad``
         its output does not require grad, and an input that requires grad is refused. Call again after changing
@@ -209,9 +210,11 @@ class EncoderMaskerDecoder(SepaudioModel):
             the model itself.
 
         Raises:
-            ConfigError: ``bf16`` on a CPU without bfloat16 instructions (:func:`~sepaudio.nn.fast_tcn.cpu_has_bf16`).
+            ConfigError: ``bf16`` on a CPU without bfloat16 instructions (:func:`~sepaudio.nn.fast_tcn.cpu_has_bf16`);
+                ``int8`` on a GPU, or where the CPU or torch build lacks oneDNN's int8 kernels
+                (:func:`~sepaudio.nn.fast_tcn.cpu_has_int8`).
         """
-        from ..nn.fast_tcn import PRECISIONS, FastTCNMasker, cpu_has_bf16
+        from ..nn.fast_tcn import PRECISIONS, FastTCNMasker, cpu_has_bf16, cpu_has_int8
 
         if precision is not None and precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose one of {sorted(PRECISIONS)}")
@@ -220,8 +223,16 @@ class EncoderMaskerDecoder(SepaudioModel):
             raise ConfigError(f"precision bf16: this CPU ({torch.backends.cpu.get_cpu_capability()}) has no bfloat16 "
                               f"instructions (AVX512-BW/VL/DQ or AVX-NE-CONVERT), so the fused bf16 path cannot run on "
                               f"it; use fp32 (--precision fp32), or bf16 on a GPU (--device cuda).")
-        self._precision = precision
+        if precision == "int8" and not (on_cpu and cpu_has_int8()):
+            where = ("this torch build or CPU (" + torch.backends.cpu.get_cpu_capability() + ") has no oneDNN int8 "
+                     "kernels (torch.ops.onednn.qlinear_pointwise, AVX2 or newer)") if on_cpu else "it runs on CPU only"
+            raise ConfigError(f"precision int8: {where}; use fp32 (--precision fp32)"
+                              f"{'' if on_cpu else ', bf16 on a GPU, or --device cpu'}.")
         fusable = hasattr(self.masker, "tcn")  # other maskers (SliceNet) run plain, in fp32 or under bf16 autocast
+        if precision == "int8" and not fusable:
+            raise ConfigError(f"precision int8: the {type(self.masker).__name__} masker has no int8 path (only TCN "
+                              f"maskers do); use fp32 (--precision fp32).")
+        self._precision = precision
         self._fast_masker = FastTCNMasker(self.masker, precision) if precision and on_cpu and fusable else None
         return self
 

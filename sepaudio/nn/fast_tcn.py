@@ -15,6 +15,11 @@ Built once from the masker's weights (a snapshot: build again after changing the
   block's first 1x1;
 - ``bf16`` runs the same computation in bfloat16 (AVX512-BF16 / AMX GEMMs); statistics accumulate in float32. oneDNN
   runs bfloat16 only on CPUs with AVX512-BW/VL/DQ or AVX-NE-CONVERT (:func:`cpu_has_bf16`); elsewhere it is refused.
+- ``int8`` runs every block's two 1x1 GEMMs (96 % of the 1x1 arithmetic of the default Conv-TasNet) in 8-bit
+  integers (:class:`_QLinear`): weights per output channel (symmetric, int8), activations per tensor and per call
+  (asymmetric uint8, range from the valid frames), int32 accumulation, float32 output with the same fused post-ops
+  (PReLU; the sum into the residual + skip state). gLN's 1/std is a scalar, so it goes into the activation scale
+  for free. The bottleneck and the mask 1x1 stay float32: 4 % of the arithmetic, and the mask one sets the output.
 
 cLN / cwLN / BN are applied explicitly (their statistics vary over time), the rest stays fused.
 """
@@ -25,7 +30,7 @@ import torch.nn.functional as F
 
 from .norms import GlobalLayerNorm
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "int8": torch.float32}  # int8: the GEMMs; the rest fp32
 _mkldnn = torch.ops.mkldnn
 _MASK_ATTRS = {"Sigmoid": "sigmoid", "ReLU": "relu"}
 
@@ -45,6 +50,68 @@ def _linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor, attr: str
     return _mkldnn._linear_pointwise(x, packed, bias, attr, list(scalars), "")
 
 
+def cpu_has_int8() -> bool:
+    """Whether this torch build and CPU run oneDNN's int8 GEMMs with fused post-ops (``torch.ops.onednn``, AVX2 or
+    newer); elsewhere ``int8`` is refused."""
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.onednn, "qlinear_pointwise") and \
+        torch.cpu._is_avx2_supported()
+
+
+class _QLinear:
+    """A 1x1 convolution ``(out, in)`` in 8-bit integers through oneDNN (``torch.ops.onednn.qlinear_pointwise``).
+
+    Weights: int8, symmetric, one scale per output channel, packed once. Activations: uint8 with a scale and zero
+    point per call, from the min / max of the valid rows. Without VNNI (AVX2, AVX-512F) the u8 x s8 products are
+    summed in pairs into int16, which saturates for 8-bit activations, so they use 7 bits there (as fbgemm's
+    ``reduce_range``); with VNNI / AMX all 8.
+
+    Why oneDNN's qlinear and not the others (measured on an AVX2 EPYC without VNNI, one thread, the block shapes of
+    the default Conv-TasNet and ``benchmarks/bench_conv_tasnet.py --onnxruntime``): ``torch.ops.quantized.
+    linear_dynamic`` (fbgemm / onednn engines; the eager ``torch.ao.quantization`` API around it warns that it is
+    deprecated) ran the bare GEMMs about as fast as oneDNN's qlinear (within 30 %, noisy), but has no post-ops, so
+    the PReLU and the residual / skip sum would be extra passes over the biggest tensors, and gLN's 1/std could
+    not ride in the activation scale; onnxruntime's dynamically quantized graph (``quantize_dynamic`` of the
+    exported model, 1x1 convolutions as ``ConvInteger``) took twice as long as this path and as its own fp32 graph,
+    and would need the ``export`` extra at inference. oneDNN's kernel takes the activation scale as an argument,
+    fuses the post-ops of the fp32 path, and is what torch's own x86 quantization (PT2E + inductor) lowers to.
+    On that CPU int8 is no faster than fp32 (oneDNN's AVX2 int8 GEMM runs at the fp32 rate); it is meant for VNNI
+    / AMX CPUs.
+    """
+
+    def __init__(self, weight: torch.Tensor):
+        weight = weight.detach().float()
+        self.scales = (weight.abs().amax(1) / 127).clamp_min(1e-30)
+        q = torch.round(weight / self.scales[:, None]).clamp_(-127, 127).to(torch.int8)
+        self.packed = torch.ops.onednn.qlinear_prepack(q, None)
+        self.zeros = torch.zeros(weight.shape[0], dtype=torch.long)
+        self.levels = 255 if torch.cpu._is_vnni_supported() else 127
+
+    def _quantize(self, x: torch.Tensor, frames: int) -> tuple[torch.Tensor, float, int]:
+        """``x`` as uint8 (rows past ``frames`` clipped to the range of the first ``frames``), its scale and zero
+        point. Shape: ``(rows, in)`` -> same."""
+        lo, hi = torch.aminmax(x[:frames])
+        lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+        scale = max(hi - lo, 1e-30) / (self.levels - 1)  # one level to spare: round(hi / scale) + zero <= levels
+        zero = round(-lo / scale)
+        q = torch.quantize_per_tensor(x, scale, zero, torch.quint8)
+        u8 = torch.empty(0, dtype=torch.uint8).set_(q.untyped_storage(), 0, q.shape, q.stride())  # no copy
+        return u8, scale, zero
+
+    def __call__(self, x: torch.Tensor, bias: torch.Tensor | None, frames: int, attr: str = "none", scalars=(),
+                 into: torch.Tensor | None = None, gain: float = 1.0) -> torch.Tensor:
+        """``attr(gain * x @ W.T + bias)``, or with ``into``: ``into += gain * x @ W.T`` in place (returned).
+
+        Shape: ``(rows, in)`` -> ``(rows, out)``; ``into`` ``(rows, out)``, contiguous.
+        """
+        u8, scale, zero = self._quantize(x, frames)
+        if into is None:
+            return torch.ops.onednn.qlinear_pointwise(u8, scale * gain, zero, self.packed, self.scales, self.zeros,
+                                                      bias, 1.0, 0, torch.float32, attr, list(scalars), "")
+        return torch.ops.onednn.qlinear_pointwise.binary(u8, scale * gain, zero, self.packed, self.scales, self.zeros,
+                                                         into, bias, 1.0, 0, torch.float32, 1.0, 0, "sum", 1.0,
+                                                         "none", [], "")
+
+
 def _gln_stats(x: torch.Tensor, eps: float) -> tuple[float, float]:
     """Mean and 1/std of all elements of ``x`` (one pass; float32 accumulation)."""
     _, mean, rstd = torch.native_group_norm(x.reshape(1, 1, -1), None, None, 1, 1, x.numel(), 1, eps)
@@ -59,13 +126,14 @@ def _norm_tc(norm: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 class _Block:
     """One TCN block's weights, folded and packed. ``fusion`` is the :class:`SpeakerFusion` feeding it, if any."""
 
-    def __init__(self, block, fusion, channels: int, dtype: torch.dtype, last: bool):
+    def __init__(self, block, fusion, channels: int, dtype: torch.dtype, last: bool, int8: bool = False):
         f32 = lambda t: t.detach().float()  # noqa: E731
         w_in = f32(block.in_conv.weight)[:, :, 0]
         self.w_x, self.w_cond = w_in[:, :channels], w_in[:, channels:]
         self.b_in = f32(block.in_conv.bias)
-        self.fusion = fusion
-        self.packed_in = _pack(self.w_x.to(dtype)) if fusion is None or fusion.kind in ("concat", "add") else None
+        self.fusion, self.int8 = fusion, int8
+        fixed = fusion is None or fusion.kind in ("concat", "add")  # else the weight changes with the speaker
+        self.packed_in = (_QLinear(self.w_x) if int8 else _pack(self.w_x.to(dtype))) if fixed else None
         self.a1, self.a2 = float(block.prelu1.weight.detach()), float(block.prelu2.weight.detach())
         self.norm1, self.norm2 = block.norm1, block.norm2
         self.gln = isinstance(block.norm1, GlobalLayerNorm)
@@ -85,12 +153,15 @@ class _Block:
             w_g = w_out * f32(block.norm2.weight)
             self.w_g, self.out_rowsum = w_g, w_g.sum(1)
             self.b_out = self.b_out + w_out @ f32(block.norm2.bias)
-        else:
+        elif not int8:
             self.out_t = w_out.t().to(dtype)
+        self.q_out = _QLinear(w_g if self.gln else w_out) if int8 else None
         self.dtype = dtype
 
-    def first_conv(self, x: torch.Tensor, offset: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
-        """PReLU(in_conv(fusion(x + offset, cond))). Shape: ``(time, channels)`` -> ``(time, hidden)``."""
+    def first_conv(self, x: torch.Tensor, offset: torch.Tensor, cond: torch.Tensor | None, frames: int
+                   ) -> torch.Tensor:
+        """PReLU(in_conv(fusion(x + offset, cond))); int8 activations scaled by the range of the first ``frames``
+        rows. Shape: ``(rows, channels)`` -> ``(rows, hidden)``."""
         w, bias, packed = self.w_x, self.b_in, self.packed_in
         if self.fusion is not None:
             kind = self.fusion.kind
@@ -105,9 +176,13 @@ class _Block:
                     if shift is not None:
                         bias = bias + w @ shift
                     w = w * scale
-                    packed = _pack(w.to(self.dtype))
+                    packed = None
         bias = bias + w @ offset
-        return _linear(x, packed, bias.to(self.dtype), "leaky_relu", [self.a1])
+        if self.int8:
+            qlinear = packed if packed is not None else _QLinear(w)
+            return qlinear(x, bias, frames, "leaky_relu", [self.a1])
+        packed = _pack(w.to(self.dtype)) if packed is None else packed
+        return _linear(x.contiguous(), packed, bias.to(self.dtype), "leaky_relu", [self.a1])
 
     def depthwise(self, p: torch.Tensor, frames: int) -> torch.Tensor:
         """PReLU(depthwise(norm1(p))) over the first ``frames`` rows of ``p``, whose other rows are ignored.
@@ -169,10 +244,16 @@ class _Block:
         """
         if self.gln:
             mean, rstd = _gln_stats(p[:frames], self.eps)
+            const = self.b_out - (mean * rstd) * self.out_rowsum
+            if self.int8:  # rstd scales the activations
+                return self.q_out(p, None, frames, into=state, gain=rstd), const
             # rstd scales the (small) weight, repacked per call: oneDNN beat MKL's addmm_(alpha=rstd) by ~9% in fp32
             state = _mkldnn._linear_pointwise.binary(p, state, _pack((self.w_g * rstd).to(self.dtype)), None, "add")
-            return state, self.b_out - (mean * rstd) * self.out_rowsum
-        state[:frames].addmm_(_norm_tc(self.norm2, p[:frames]), self.out_t)
+            return state, const
+        if self.int8:
+            self.q_out(_norm_tc(self.norm2, p[:frames]), None, frames, into=state[:frames])
+        else:
+            state[:frames].addmm_(_norm_tc(self.norm2, p[:frames]), self.out_t)
         return state, self.b_out
 
 
@@ -181,7 +262,8 @@ class FastTCNMasker:
 
     Args:
         masker: a TCNMasker (its current weights are folded in; the module is not changed).
-        precision: ``fp32`` (equal to the masker to float32 rounding) or ``bf16``.
+        precision: ``fp32`` (equal to the masker to float32 rounding), ``bf16`` or ``int8`` (the blocks' 1x1
+            convolutions in 8-bit integers, see :class:`_QLinear`; refused where :func:`cpu_has_int8` is false).
 
     Shape:
         rep ``(batch, in_channels, frames)``, cond ``(batch, cond_dim)`` or ``None``
@@ -198,7 +280,7 @@ class FastTCNMasker:
         self.conditioned = bool(len(tcn.fusions))
         n = len(tcn.blocks)
         self.blocks = [_Block(block, tcn.fusions[tcn.fusion_of[i]] if tcn.fusion_of[i] >= 0 else None,
-                              config.channels, dtype, last=i == n - 1)
+                              config.channels, dtype, last=i == n - 1, int8=precision == "int8")
                        for i, block in enumerate(tcn.blocks)]
         self.input_norm = masker.input_norm
         w = masker.bottleneck.weight.detach().float()[:, :, 0]
@@ -243,7 +325,7 @@ class FastTCNMasker:
             offset = self.bottleneck_b
         offset = torch.cat([offset, offset.new_zeros(state.shape[1] - c)])
         for block in self.blocks:
-            p = block.depthwise(block.first_conv(state[:, :c].contiguous(), offset[:c], cond), frames)
+            p = block.depthwise(block.first_conv(state[:, :c], offset[:c], cond, frames), frames)
             state, const = block.accumulate(state, p, frames)
             offset = offset + const
         skip = F.leaky_relu(state[:frames, c:] + offset[c:].to(self.dtype), self.out_prelu)
