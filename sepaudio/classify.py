@@ -44,10 +44,16 @@ def classify_file(model: AudioClassifier, path: str | os.PathLike, window: float
     return clip_probabilities(model, ChunkReader(path, model.sample_rate), window)
 
 
-def top_k(probs: torch.Tensor, labels: Sequence[str], k: int) -> list[tuple[str, float]]:
-    """The ``k`` most probable ``(label, probability)`` pairs, best first. Shape: probs ``(num_classes,)``."""
-    values, indices = probs.topk(min(k, probs.shape[0]))
-    return [(labels[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())]
+def top_k(probs: torch.Tensor, labels: Sequence[str], k: int,
+          thresholds: torch.Tensor | None = None) -> list[tuple[str, float]]:
+    """The ``k`` first ``(label, probability)`` pairs in the order of the decision: most probable first, or with
+    per-class ``thresholds`` (a classifier's calibrated ``class_thresholds``) largest ``probs / thresholds`` first.
+
+    Shape: probs, thresholds ``(num_classes,)``.
+    """
+    scores = probs if thresholds is None else probs / thresholds.to(probs)
+    indices = scores.topk(min(k, probs.shape[0])).indices.tolist()
+    return [(labels[i], float(probs[i])) for i in indices]
 
 
 def classify_files(model_path: str | os.PathLike, files: Sequence[str | os.PathLike], k: int = 3,
@@ -62,11 +68,11 @@ def classify_files(model_path: str | os.PathLike, files: Sequence[str | os.PathL
     if not 1 <= k <= model.num_classes:
         raise ConfigError(f"--top-k {k}: give 1 to {model.num_classes} labels (the model's classes).")
     check_window(model, window, "--clip-seconds")
-    results = []
+    results, thresholds = [], model.class_thresholds.cpu()
     for path in tqdm(files, desc="classify", unit="file", disable=len(files) < 2):
         probs = classify_file(model, path, window)
         results.append({"file": str(path), "top": [{"label": label, "probability": p}
-                                                   for label, p in top_k(probs, model.labels, k)]})
+                                                   for label, p in top_k(probs, model.labels, k, thresholds)]})
     return results
 
 

@@ -49,6 +49,9 @@ def add_evaluate(sub) -> None:
     p.add_argument("--metrics", type=_metrics, default="si_sdr,sdr,pesq,stoi", metavar="LIST",
                    help="separation / extraction scores to compute, comma-separated: si_sdr (with SI-SDRi), sdr "
                         "(with SDRi), pesq, stoi (all; si_sdr alone takes seconds)")
+    p.add_argument("--calibrate", nargs="?", const="valid", metavar="SPLIT",
+                   help="classifiers: first fit per-class decision thresholds for the best macro F1 on data.SPLIT "
+                        "(valid) and write them into the model file, where classify / segment / predict use them")
     p.set_defaults(func=run_evaluate)
 
 
@@ -66,7 +69,7 @@ def run_evaluate(args) -> None:
     from ..evaluate import evaluate_config
 
     evaluate_config(load_config(args.config, args.overrides), args.split, args.model, args.output, args.examples,
-                    args.metrics, precision=args.precision, device=args.device)
+                    args.metrics, precision=args.precision, device=args.device, calibrate_on=args.calibrate)
 
 
 def add_ivector(sub) -> None:
