@@ -272,6 +272,8 @@ def evaluate_config(
         "cuda" if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
     model_path = model_path or exp_dir / "model.pt"
     model = load_model(model_path).to(device)
+    if calibrate_on and not isinstance(model, AudioClassifier):
+        raise ConfigError(f"--calibrate fits the decision thresholds of a classifier, not of {model.registered_name}.")
     if precision is not None:
         if not isinstance(model, EncoderMaskerDecoder):
             raise ConfigError(f"--precision applies to separation / extraction models, not {model.registered_name}.")
@@ -296,11 +298,9 @@ def evaluate_config(
     return summary
 
 
-def _calibrate(model: SepaudioModel, model_path: Path, dataset: Dataset, split: str, batch_size: int) -> dict:
+def _calibrate(model: AudioClassifier, model_path: Path, dataset: Dataset, split: str, batch_size: int) -> dict:
     """:func:`~sepaudio.calibration.calibrate` on ``data.<split>``, the thresholds written into the model file ``model_path``."""
     path = resolve_model_path(model_path)
-    if not isinstance(model, AudioClassifier):
-        raise ConfigError(f"--calibrate fits the decision thresholds of a classifier, not of {model.registered_name}.")
     if path.suffix != ".pt":
         raise ConfigError(f"--calibrate writes the thresholds into a model.pt file, and {model_path} is not one; "
                           f"give --model a model.pt (e.g. model.save('model.pt') from Python).")
