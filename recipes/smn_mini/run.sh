@@ -63,7 +63,7 @@ if begin_stage 6 "rare class: imbalanced training split, as is and class-balance
   done
   runs() { local d=() s; for s in $(seq 0 $((rare_seeds - 1))); do d+=("exp/imbalanced/$1/seed$s/eval_test"); done
     (IFS=,; echo "${d[*]}"); }
-  "$python" "$recipe/local/rare_table.py" --out exp/imbalanced/RESULTS.md --mix speech=210,music=210,noise=9 \
+  "$python" "$recipe/local/rare_table.py" --out exp/imbalanced/RESULTS.md --mix speech=49,music=49,noise=2 \
     "none=$(runs none)" \
     "balance: sampler + val_macro_f1=$(runs sampler)"
 fi
