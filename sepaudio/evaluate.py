@@ -34,7 +34,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .calibration import calibrate
 from .cards import CARD_FILE, MODEL_FILE, resolve_model_path, update_card
 from .errors import ConfigError, ModelFileError
 from .fileio import check_out_dir, write_text
@@ -43,6 +42,7 @@ from .metrics import classification_scores, confusion_matrix, perceptual, pit, s
 from .models import EncoderMaskerDecoder, SepaudioModel, load_model
 from .models.classifier import AudioClassifier
 from .optional import require
+from .classify import calibrate
 from .plots import plot_confusion, plot_spectrograms
 
 __all__ = ["evaluate", "evaluate_config", "format_summary", "METRICS", "SCORES"]
@@ -251,7 +251,7 @@ def evaluate_config(
         device: where the model runs (``cpu``, ``cuda``, ``cuda:N``); ``None``: the first GPU when there is one and
             ``trainer.accelerator`` allows it, else the CPU.
         calibrate_on: a classifier only: first fit its per-class decision thresholds on the ``data.<calibrate_on>``
-            split (``valid``; see :func:`sepaudio.calibration.calibrate`) and write them into the model file (atomically), where
+            split (``valid``; see :func:`sepaudio.classify.calibrate`) and write them into the model file (atomically), where
             ``classify``, ``segment`` and ``predict`` use them; the summary then holds them as ``thresholds``.
 
     Raises:
@@ -299,7 +299,7 @@ def evaluate_config(
 
 
 def _calibrate(model: AudioClassifier, model_path: Path, dataset: Dataset, split: str, batch_size: int) -> dict:
-    """:func:`~sepaudio.calibration.calibrate` on ``data.<split>``, the thresholds written into the model file ``model_path``."""
+    """:func:`~sepaudio.classify.calibrate` on ``data.<split>``, the thresholds written into the model file ``model_path``."""
     path = resolve_model_path(model_path)
     if path.suffix != ".pt":
         raise ConfigError(f"--calibrate writes the thresholds into a model.pt file, and {model_path} is not one; "

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sepaudio import audio
-from sepaudio.calibration import fit_thresholds
+from sepaudio.classify import fit_thresholds
 from sepaudio.classify import classify_files, top_k
 from sepaudio.cli import build_parser
 from sepaudio.data.smn_mini import LABELS

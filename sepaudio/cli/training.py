@@ -129,7 +129,7 @@ def _score_timeline(args) -> None:
 
     from ..errors import ConfigError
     from ..fileio import write_text
-    from ..timeline_eval import format_timeline_scores, read_any_timeline, score_timeline
+    from ..segment import format_timeline_scores, read_any_timeline, score_timeline
 
     if args.overrides:
         raise ConfigError(f"--reference scores one timeline ({args.config}); remove {' '.join(args.overrides)}.")

@@ -8,7 +8,7 @@ import pytest
 from sepaudio.cli import main
 from sepaudio.errors import ConfigError
 from sepaudio.timeline import Segment, write_timeline
-from sepaudio.timeline_eval import read_any_timeline, score_timeline
+from sepaudio.segment import read_any_timeline, score_timeline
 
 REFERENCE = [Segment("speech", 0.0, 4.0), Segment("music", 4.0, 10.0)]
 HYPOTHESIS = [Segment("speech", 0.0, 5.0), Segment("music", 5.0, 9.0), Segment("noise", 9.0, 10.0)]
