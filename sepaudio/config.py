@@ -22,7 +22,7 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["DEFAULTS", "SCHEDULES", "load_config", "check_config", "check_arguments", "parse_yaml", "merge",
+__all__ = ["DEFAULTS", "SCHEDULES", "MONITORS", "BALANCE", "load_config", "check_config", "check_arguments", "parse_yaml", "merge",
            "MAX_CONFIG_BYTES"]
 
 DEFAULTS: dict[str, Any] = {
@@ -38,6 +38,14 @@ DEFAULTS: dict[str, Any] = {
 #: ``plateau_patience`` validations without improvement; ``cosine`` anneals it from ``lr`` at the first step to 0 at
 #: the last step of ``trainer.max_epochs`` (half a cosine, stepped every batch), for a fixed training budget.
 SCHEDULES = ("plateau", "cosine")
+#: what early stopping and ``best.ckpt`` follow (``trainer.monitor``): the validation loss (lower is better), or the
+#: macro-averaged F1 of a classifier's validation clips (higher is better; every class counts the same)
+MONITORS = {"val_loss": "min", "val_macro_f1": "max"}
+#: ways of training on classes of unequal size (``data.train.balance`` of classification datasets): ``none``;
+#: ``sampler``: clips drawn with probability inversely proportional to their class's size, so every class comes up
+#: equally often (:meth:`~sepaudio.data.classification.ClipDataset.balanced_sampler`); ``weights``: every item
+#: carries its class's inverse frequency, which the cross-entropy weighs it by
+BALANCE = ("none", "sampler", "weights")
 #: bounds of a YAML document: bytes, nesting depth, and nodes after expanding aliases
 MAX_CONFIG_BYTES, MAX_DEPTH, MAX_NODES = 1 << 20, 64, 100_000
 #: Trainer arguments a config may not set: sepaudio sets them itself (``callbacks`` is sepaudio's own key)
@@ -82,6 +90,7 @@ VALUES = [
     ("data.*.clip_seconds", _number(0, above=True, none=True), "seconds > 0, or null for whole files"),
     ("data.*.length", _number(1, integer=True), "an integer >= 1 (items)"),
     ("data.*.sample_rate", _number(1, integer=True), "an integer >= 1 (Hz)"),
+    ("data.*.balance", lambda v: v in BALANCE, f"one of {', '.join(BALANCE)}"),
     ("optim.lr", _number(0, above=True), "a number > 0"),
     ("optim.weight_decay", _number(0), "a number >= 0"),
     ("optim.schedule", lambda v: v in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
@@ -90,6 +99,7 @@ VALUES = [
     ("trainer.max_epochs", lambda v: v is None or v == -1 or _number(1, integer=True)(v),
      "an integer >= 1 (-1: no limit; null: Lightning's default)"),
     ("trainer.early_stop_patience", _number(0, integer=True), "an integer >= 0"),
+    ("trainer.monitor", lambda v: isinstance(v, str) and v in MONITORS, f"one of {', '.join(MONITORS)}"),
     ("trainer.gradient_clip_val", _number(0, none=True), "a number >= 0, or null for none"),
 ]
 
@@ -217,7 +227,7 @@ def check_config(config: dict, source: str | os.PathLike = "config") -> None:
     trainer_keys = _trainer_keys()
     sections = {"": _TOP, "model": {"name", "args"}, "loss": {"name", "args"}, "optim": set(DEFAULTS["optim"]),
                 "data": {"name", "batch_size", "num_workers", "train_batch_size", "valid_batch_size"},
-                "trainer": None if trainer_keys is None else trainer_keys | {"early_stop_patience", "callbacks"}}
+                "trainer": None if trainer_keys is None else trainer_keys | {"early_stop_patience", "monitor", "callbacks"}}
     for section, known in sections.items():
         node = config.get(section) if section else config
         if not isinstance(node, dict):
@@ -293,6 +303,8 @@ def _fits(value: Any, hint: Any) -> bool:
     origin, params = typing.get_origin(hint), typing.get_args(hint)
     if hint is Any or isinstance(hint, typing.TypeVar):
         return True
+    if origin is typing.Literal:
+        return any(type(value) is type(option) and value == option for option in params)
     if origin in (typing.Union, types.UnionType):
         return any(_fits(value, option) for option in params)
     if hint is type(None):
@@ -320,6 +332,8 @@ def _fits(value: Any, hint: Any) -> bool:
 def _type_name(hint: Any) -> str:
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "null",
              os.PathLike: "a path", Path: "a path"}
+    if typing.get_origin(hint) is typing.Literal:
+        return "one of " + ", ".join(str(option) for option in typing.get_args(hint))
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         return " or ".join(dict.fromkeys(_type_name(h) for h in typing.get_args(hint)))
     if typing.get_origin(hint) in (list, tuple, collections.abc.Sequence):

@@ -42,6 +42,7 @@ from .metrics import classification_scores, confusion_matrix, perceptual, pit, s
 from .models import EncoderMaskerDecoder, SepaudioModel, load_model
 from .models.classifier import AudioClassifier
 from .optional import require
+from .classify import calibrate
 from .plots import plot_confusion, plot_spectrograms
 
 __all__ = ["evaluate", "evaluate_config", "format_summary", "METRICS", "SCORES"]
@@ -203,7 +204,9 @@ def _classify(model: AudioClassifier, dataset: Dataset, out_dir: Path, n_example
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             seconds += time.perf_counter() - began
-            prob, pred = probs.cpu().max(-1)
+            probs = probs.cpu()
+            pred = model.decide(probs)  # the argmax, or relative to calibrated thresholds
+            prob = probs.gather(-1, pred.unsqueeze(-1)).squeeze(-1)
             label = batch["label"].argmax(-1) if batch["label"].dim() == 2 else batch["label"]  # soft (mixup) labels
             for k in range(len(pred)):
                 index = len(rows)
@@ -231,6 +234,7 @@ def evaluate_config(
     metrics: Sequence[str] = SCORES,
     precision: str | None = None,
     device: str | None = None,
+    calibrate_on: str | None = None,
 ) -> dict:
     """Evaluate on the dataset a training config names for ``split``: ``data.name`` with the arguments
     ``data.<split>``, in batches of ``data.batch_size`` (classification).
@@ -246,23 +250,30 @@ def evaluate_config(
             (``EncoderMaskerDecoder.fast``); ``None`` the plain one.
         device: where the model runs (``cpu``, ``cuda``, ``cuda:N``); ``None``: the first GPU when there is one and
             ``trainer.accelerator`` allows it, else the CPU.
+        calibrate_on: a classifier only: first fit its per-class decision thresholds on the ``data.<calibrate_on>``
+            split (``valid``; see :func:`sepaudio.classify.calibrate`) and write them into the model file (atomically), where
+            ``classify``, ``segment`` and ``predict`` use them; the summary then holds them as ``thresholds``.
 
     Raises:
-        ConfigError: the config has no ``data.<split>`` section, or ``device`` is unusable.
+        ConfigError: the config has no ``data.<split>`` (or ``data.<calibrate_on>``) section, ``device`` is unusable,
+            or ``calibrate_on`` is given for a model that is not a classifier or whose file is not a ``.pt`` file.
         ModelFileError: the model file is missing or unreadable.
     """
     from .data import create_dataset
 
     data = config["data"]
-    if not isinstance(data.get(split), dict):
-        raise ConfigError(f"the config has no data.{split} section; add one with the dataset's arguments or pick "
-                          f"another split ({', '.join(k for k, v in data.items() if isinstance(v, dict))}).")
+    for name in (split, calibrate_on) if calibrate_on else (split,):
+        if not isinstance(data.get(name), dict):
+            raise ConfigError(f"the config has no data.{name} section; add one with the dataset's arguments or pick "
+                              f"another split ({', '.join(k for k, v in data.items() if isinstance(v, dict))}).")
     exp_dir = Path(config["exp_dir"])
     accelerator = str(config.get("trainer", {}).get("accelerator", "auto"))
     device = resolve_device(device) if device else torch.device(
         "cuda" if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
     model_path = model_path or exp_dir / "model.pt"
     model = load_model(model_path).to(device)
+    if calibrate_on and not isinstance(model, AudioClassifier):
+        raise ConfigError(f"--calibrate fits the decision thresholds of a classifier, not of {model.registered_name}.")
     if precision is not None:
         if not isinstance(model, EncoderMaskerDecoder):
             raise ConfigError(f"--precision applies to separation / extraction models, not {model.registered_name}.")
@@ -276,10 +287,28 @@ def evaluate_config(
                              f"but the items of data.{split} ({data['name']}) hold {', '.join(item)}; give a model "
                              f"trained for this data.")
     out_dir = check_out_dir(out_dir or exp_dir / f"eval_{split}")
+    thresholds = _calibrate(model, Path(model_path), create_dataset(data["name"], **data[calibrate_on]),
+                            calibrate_on, data.get("batch_size", 32)) if calibrate_on else None
     print(f"evaluating {model.registered_name} on data.{split} ({len(dataset)} items) on one device: {device}")
     summary = evaluate(model, dataset, out_dir, n_examples, batch_size=data.get("batch_size", 32), metrics=metrics)
+    if thresholds is not None:
+        summary["thresholds"] = thresholds
+        write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     _update_card(Path(model_path), split, data["name"], summary)
     return summary
+
+
+def _calibrate(model: AudioClassifier, model_path: Path, dataset: Dataset, split: str, batch_size: int) -> dict:
+    """:func:`~sepaudio.classify.calibrate` on ``data.<split>``, the thresholds written into the model file ``model_path``."""
+    path = resolve_model_path(model_path)
+    if path.suffix != ".pt":
+        raise ConfigError(f"--calibrate writes the thresholds into a model.pt file, and {model_path} is not one; "
+                          f"give --model a model.pt (e.g. model.save('model.pt') from Python).")
+    thresholds = calibrate(model, dataset, batch_size)
+    model.save(path)
+    print(f"decision thresholds fitted on data.{split} (macro F1), written to {path}: "
+          + ", ".join(f"{label} {value:.3g}" for label, value in thresholds.items()))
+    return thresholds
 
 
 def _update_card(model_path: Path, split: str, data: str, summary: dict) -> None:

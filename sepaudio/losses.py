@@ -118,13 +118,22 @@ class PITNegSISDR(nn.Module):
 class CrossEntropy(nn.Module):
     """Cross-entropy of class logits against ``batch["label"]`` (class indices, or soft labels from mixup).
 
-    Shape: output ``(batch, classes)``; label ``(batch,)`` long or ``(batch, classes)`` float probabilities.
+    When the batch holds ``weight`` (a dataset with ``balance: weights``: each item's class weight), the mean is
+    weighted by it, ``sum(w * ce) / sum(w)``: with class weights this is torch's ``cross_entropy(weight=...)``.
+
+    Shape: output ``(batch, classes)``; label ``(batch,)`` long or ``(batch, classes)`` float probabilities;
+    weight ``(batch,)``.
     """
 
     def forward(self, output: torch.Tensor, batch: dict | torch.Tensor) -> tuple[torch.Tensor, dict] | torch.Tensor:
         batch, alone = _batch(batch, "label", "CrossEntropy")
         label = batch["label"]
-        value = nn.functional.cross_entropy(output, label)
+        if "weight" in batch:
+            weight = batch["weight"].to(output.dtype)
+            value = (nn.functional.cross_entropy(output, label, reduction="none") * weight).sum() \
+                / weight.sum().clamp_min(1e-12)
+        else:
+            value = nn.functional.cross_entropy(output, label)
         if alone:
             return value
         hard = label.argmax(-1) if label.dim() == 2 else label

@@ -1,6 +1,6 @@
 """The figures sepaudio draws, each saved atomically as a PNG (matplotlib's Agg backend, no display needed).
 
-- :func:`plot_training_curves`: train / validation loss per epoch (``sepaudio train``).
+- :func:`plot_training_curves`: train / validation loss per epoch, and a classifier's validation F1 (``sepaudio train``).
 - :func:`plot_spectrograms`: a grid of spectrograms with time and frequency axes (``sepaudio evaluate`` examples).
 - :func:`plot_confusion`: a confusion matrix (``sepaudio evaluate`` of a classifier).
 - :func:`plot_timeline`: a segmentation timeline over the waveform's envelope (``sepaudio segment --plot``).
@@ -45,28 +45,35 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
 
 
 def plot_training_curves(log: str | os.PathLike, path: str | os.PathLike) -> Path | None:
-    """Train and validation loss per epoch from Lightning's CSV log (``train_loss_epoch``, ``val_loss`` columns).
+    """Train and validation loss per epoch from Lightning's CSV log (``train_loss_epoch``, ``val_loss`` columns);
+    beside them, for a classifier, the validation macro F1 and the F1 of every class (``val_macro_f1``,
+    ``val_f1_<label>``).
 
     Returns:
         ``path``, or ``None`` when there is no log yet.
     """
     if not Path(log).exists():
         return None
-    curves: dict[str, dict[int, float]] = {"train_loss_epoch": {}, "val_loss": {}}
+    curves: dict[str, dict[int, float]] = {}
     with open(log, newline="") as f:
         for row in csv.DictReader(f):
-            for name, points in curves.items():
-                if row.get(name):
-                    points[int(row["epoch"])] = float(row[name])
-    fig, axes = figure()
-    ax = axes[0, 0]
-    for name, points in curves.items():
-        if points:
-            ax.plot(list(points), list(points.values()), marker="o", label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.legend()
-    ax.grid(alpha=0.3)
+            for name, value in row.items():
+                if value and row.get("epoch") and (name in ("train_loss_epoch", "val_loss", "val_macro_f1")
+                                                   or name.startswith("val_f1_")):
+                    curves.setdefault(name, {})[int(row["epoch"])] = float(value)
+    scores = sorted((name for name in curves if "f1" in name), key=lambda name: name != "val_macro_f1")
+    fig, axes = figure(1, 2 if scores else 1, (11, 4) if scores else (6, 4))
+    for ax, names, unit in [(axes[0, 0], ["train_loss_epoch", "val_loss"], "loss"),
+                            *([(axes[0, 1], scores, "validation F1")] if scores else [])]:
+        for name in names:
+            points = curves.get(name)
+            if points:
+                ax.plot(list(points), list(points.values()), marker="o", label=name.removeprefix("val_"),
+                        linewidth=2.5 if name == "val_macro_f1" else 1.2)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(unit)
+        ax.legend()
+        ax.grid(alpha=0.3)
     return save_figure(fig, path)
 
 

@@ -56,6 +56,15 @@ def add_evaluate(sub) -> None:
     p.add_argument("--metrics", type=_metrics, default="si_sdr,sdr,pesq,stoi", metavar="LIST",
                    help="separation / extraction scores to compute, comma-separated: si_sdr (with SI-SDRi), sdr "
                         "(with SDRi), pesq, stoi (all; si_sdr alone takes seconds)")
+    p.add_argument("--reference", metavar="TIMELINE",
+                   help="score a segmentation instead: the first argument is a timeline (CSV / RTTM / Audacity "
+                        "labels, e.g. sepaudio segment's output) and this its reference; frame accuracy and "
+                        "per-class F1 (--out: also write them as JSON)")
+    p.add_argument("--collar", type=float, default=0.0, metavar="SECONDS",
+                   help="with --reference: leave frames this close to a reference boundary unscored (0)")
+    p.add_argument("--calibrate", nargs="?", const="valid", metavar="SPLIT",
+                   help="classifiers: first fit per-class decision thresholds for the best macro F1 on data.SPLIT "
+                        "(valid) and write them into the model file, where classify / segment / predict use them")
     p.set_defaults(func=run_evaluate)
 
 
@@ -72,8 +81,11 @@ def run_evaluate(args) -> None:
     from ..config import load_config
     from ..evaluate import evaluate_config
 
+    if args.reference is not None:
+        return _score_timeline(args)
+
     evaluate_config(load_config(args.config, args.overrides), args.split, args.model, args.output, args.examples,
-                    args.metrics, precision=args.precision, device=args.device)
+                    args.metrics, precision=args.precision, device=args.device, calibrate_on=args.calibrate)
 
 
 def add_ivector(sub) -> None:
@@ -142,3 +154,19 @@ def _check_memory(components: int, rank: int, device: str) -> None:
         raise ConfigError(f"--components {components} / --rank {rank}: training needs about {need / 2**30:.1f} GiB "
                           f"for the total variability matrix and its statistics, more than the {free / 2**30:.1f} GiB "
                           f"free on {device}; lower --components or --rank (Kaldi's recipes use 2048 / 400).")
+
+
+def _score_timeline(args) -> None:
+    """``sepaudio evaluate TIMELINE --reference REF [--collar S] [-o FILE.json]``."""
+    import json
+
+    from ..errors import ConfigError
+    from ..fileio import write_text
+    from ..segment import format_timeline_scores, read_any_timeline, score_timeline
+
+    if args.overrides:
+        raise ConfigError(f"--reference scores one timeline ({args.config}); remove {' '.join(args.overrides)}.")
+    scores = score_timeline(read_any_timeline(args.reference), read_any_timeline(args.config), collar=args.collar)
+    print(format_timeline_scores(scores))
+    if args.output:
+        write_text(args.output, json.dumps(scores, indent=2) + "\n")

@@ -11,13 +11,14 @@ import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Literal, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, WeightedRandomSampler
 
 from .. import audio
+from ..config import BALANCE
 from ..errors import DatasetError
 from ..fileio import atomic_path
 from .augment import mixup, random_gain
@@ -122,6 +123,32 @@ def clip_starts(length: int, clip: int, overlap: float) -> list[int]:
     return starts
 
 
+def keep_share(clips: list[tuple], shares: dict, labels: Sequence[str]) -> list[tuple]:
+    """``clips`` (label index last) with those of each class ``c`` of ``shares`` cut down to about ``shares[c]`` of
+    the clips kept (at least one), chosen evenly spaced over the class's clips.
+
+    Raises:
+        ValueError: a class that is not in ``labels`` or a share outside (0, 1); the message names it.
+    """
+    for c, share in shares.items():
+        if not isinstance(c, int):
+            raise ValueError(f"class_share: no class {c!r} (classes: {', '.join(labels)})")
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
+            raise ValueError(f"class_share.{labels[c]}={share!r}: give a fraction between 0 and 1 (e.g. 0.02)")
+    rest = 1 - sum(shares.values())
+    if rest <= 0:
+        raise ValueError(f"class_share: the shares add up to {1 - rest:g}; leave room for the other classes")
+    classes = np.array([clip[-1] for clip in clips])
+    keep = ~np.isin(classes, list(shares))
+    others = int(keep.sum())
+    for c, share in shares.items():
+        mine = np.flatnonzero(classes == c)
+        if mine.size:
+            n = min(mine.size, max(1, round(share * others / rest)))
+            keep[mine[np.linspace(0, mine.size - 1, n).round().astype(int)]] = True
+    return [clip for clip, kept in zip(clips, keep) if kept]
+
+
 class ClipDataset(Dataset):
     """Fixed-length labelled clips cut from regions, with optional gain and mixup augmentation.
 
@@ -139,20 +166,32 @@ class ClipDataset(Dataset):
             keeps the recorded level.
         seed: fixed augmentation of every clip when set; random otherwise, drawn anew for every rank, worker and
             epoch (see :func:`~sepaudio.data.seeding.item_seed`).
+        class_share: an imbalanced dataset from a balanced corpus: class -> the share of all clips its clips are
+            cut down to (at least one), e.g. ``{noise: 0.02}``; the clips kept are spread evenly over the class's
+            clips, so over its files (see :func:`keep_share`).
+        balance: one of :data:`BALANCE`: ``sampler`` makes ``sepaudio train`` draw the training clips with
+            :meth:`balanced_sampler`; ``weights`` adds ``"weight": ()`` to every item (its class's weight from
+            :meth:`class_weights`; mixed in proportion under mixup) for a class-weighted cross-entropy.
 
     Raises:
         DatasetError: a label outside ``labels``, or an unreadable file.
+        ValueError: ``overlap`` outside [0, 1), a ``class_share`` that is not a fraction of a class, or ``balance``
+            not one of :data:`~sepaudio.config.BALANCE`.
 
     Shape:
         item ``{"audio": (clip_samples,), "label": (), "id": "<path>@<start sample>"}`` (label ``(num_classes,)``
-        float with mixup).
+        float with mixup; and ``"weight": ()`` with ``balance="weights"``).
     """
 
     def __init__(self, regions: Sequence[Region], labels: Sequence[str] | None = None, sample_rate: int = 16000,
                  clip_seconds: float | None = 1.0, overlap: float = 0.5, gain_db: float = 0.0,
-                 mixup_alpha: float = 0.0, rms_db: float | None = None, seed: int | None = None):
+                 mixup_alpha: float = 0.0, rms_db: float | None = None, seed: int | None = None,
+                 class_share: dict[str, float] | None = None, balance: Literal["none", "sampler", "weights"] = "none"):
         if not 0 <= overlap < 1:
             raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+        if balance not in BALANCE:
+            raise ValueError(f"balance={balance!r} is not one of {', '.join(BALANCE)}")
+        self.balance = balance
         self.labels = list(labels) if labels is not None else sorted({r.label for r in regions})
         index = {name: i for i, name in enumerate(self.labels)}
         unknown = sorted({r.label for r in regions} - set(index))
@@ -176,6 +215,8 @@ class ClipDataset(Dataset):
             clip = int(round(self.clip_samples * rate / sample_rate))
             for offset in clip_starts(frames, clip, overlap) if clip_seconds is not None else [0]:
                 self.clips.append((r.path, rate, start + offset, min(clip, frames - offset), index[r.label]))
+        if class_share:
+            self.clips = keep_share(self.clips, {index.get(k, k): v for k, v in class_share.items()}, self.labels)
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -200,6 +241,10 @@ class ClipDataset(Dataset):
                 item = mixup(item, other, float(rng.beta(self.mixup_alpha, self.mixup_alpha)), len(self.labels))
             if self.gain_db > 0:
                 item["audio"] = random_gain(item["audio"], self.gain_db, rng)
+        if self.balance == "weights":
+            weights = self.class_weights()
+            label = item["label"]
+            item["weight"] = weights[label] if label.dim() == 0 else (weights * label).sum()
         path, _, start, _, _ = self.clips[i]
         return {**item, "id": f"{path}@{start}"}
 
@@ -207,6 +252,30 @@ class ClipDataset(Dataset):
         """Clips per class."""
         counts = np.bincount([c[-1] for c in self.clips], minlength=len(self.labels))
         return dict(zip(self.labels, counts.tolist()))
+
+    def class_weights(self) -> torch.Tensor:
+        """Inverse class frequency, ``clips / (classes * clips of the class)`` (1 for every class when they are
+        equal; 0 for a class without clips), as torch's ``CrossEntropyLoss(weight=...)`` takes it.
+
+        Shape: ``(num_classes,)``.
+        """
+        if not hasattr(self, "_class_weights"):
+            counts = torch.tensor(list(self.class_counts().values()), dtype=torch.float32)
+            present = counts > 0
+            weights = torch.zeros_like(counts)
+            weights[present] = counts.sum() / (present.sum() * counts[present])
+            self._class_weights = weights
+        return self._class_weights
+
+    def balanced_sampler(self, generator: torch.Generator | None = None) -> WeightedRandomSampler:
+        """A sampler of ``len(self)`` clips per epoch, drawn with replacement with probability inversely
+        proportional to the size of their class: every class comes up equally often.
+
+        Lightning wraps it for multi-process training (each process draws its own share); without a
+        ``generator`` it draws from torch's, whose state a training checkpoint holds (exact resume).
+        """
+        per_clip = self.class_weights()[torch.tensor([c[-1] for c in self.clips])]
+        return WeightedRandomSampler(per_clip.double(), len(self), replacement=True, generator=generator)
 
 
 @register_dataset("audio_folder")

@@ -227,7 +227,8 @@ def smn_mini(root: str, split: str = "train", **kwargs) -> ClipDataset:
     """Clips of the mini corpus at ``root/<split>`` (made by ``sepaudio prepare smn_mini ROOT``); labels speech,
     music, noise.
 
-    Keyword arguments go to :class:`ClipDataset` (``clip_seconds``, ``overlap``, ``gain_db``, ...).
+    Keyword arguments go to :class:`ClipDataset` (``clip_seconds``, ``overlap``, ``gain_db``, ``balance``, ...);
+    ``class_share: {noise: 0.02}`` makes an imbalanced split of it (noise at 2 % of the clips).
 
     Raises:
         DatasetError: ``root`` has no such split (nothing is generated here: the folder may hold anyone's files).

@@ -30,8 +30,9 @@ class Prediction:
     """The class of one clip (:meth:`AudioClassifier.predict`).
 
     Attributes:
-        label: the most probable class.
-        probabilities: label -> probability, most probable first (the ``top_k`` most probable with ``top_k``).
+        label: the class decided: the most probable, or with calibrated thresholds the largest probability
+            relative to its class's threshold (see :meth:`AudioClassifier.decide`).
+        probabilities: label -> probability, in the order of the decision (the first ``top_k`` with ``top_k``).
     """
 
     label: str
@@ -91,6 +92,11 @@ class AudioClassifier(SepaudioModel):
     Shape:
         audio ``(time)`` | ``(batch, time)`` | ``(batch, 1, time)`` -> logits ``(batch, num_classes)``
         (``(num_classes,)`` for an unbatched input).
+
+    Attributes:
+        class_thresholds: per-class decision thresholds ``(num_classes,)``, saved with the weights: the decision is
+            the class of largest ``probability / threshold`` (all ones, the default: the most probable class);
+            ``sepaudio evaluate --calibrate`` fits them on validation data (:meth:`decide`).
     """
 
     input_keys = ("audio",)
@@ -102,6 +108,19 @@ class AudioClassifier(SepaudioModel):
         self.labels = list(labels)
         self.sample_rate = sample_rate
         self.spec_augment = SpecAugment(**spec_augment) if spec_augment else None
+        self.register_buffer("class_thresholds", torch.ones(len(self.labels)))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # model files from before calibration existed hold no thresholds: the plain argmax
+        state_dict.setdefault(prefix + "class_thresholds", torch.ones(len(self.labels)))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def decide(self, probs: torch.Tensor) -> torch.Tensor:
+        """Class indices of class probabilities: the largest ``probs / class_thresholds``.
+
+        Shape: ``(..., num_classes)`` -> ``(...)``.
+        """
+        return (probs / self.class_thresholds.to(probs.device, probs.dtype)).argmax(-1)
 
     @property
     def num_classes(self) -> int:
@@ -143,8 +162,8 @@ class AudioClassifier(SepaudioModel):
             probs = [clip_probabilities(self, TensorReader(item), window) for item in wav]
         predictions = []
         for p in probs:
-            values, indices = p.topk(top_k or self.num_classes)
-            ranked = {self.labels[i]: v for v, i in zip(values.tolist(), indices.tolist())}
+            indices = (p / self.class_thresholds.cpu()).topk(top_k or self.num_classes).indices.tolist()
+            ranked = {self.labels[i]: float(p[i]) for i in indices}
             predictions.append(Prediction(next(iter(ranked)), ranked))
         return predictions[0] if restore.unbatched else predictions
 
@@ -285,19 +304,23 @@ def frame_posteriors(model: AudioClassifier, reader, window: float = 1.0, hop: f
 
 
 def smooth_labels(results: FrameResults, labels: Sequence[str], smooth: float = 2.0,
-                  silence_db: float | None = -55.0) -> list[str]:
-    """Frame labels: the argmax of median-filtered class probabilities; smoothed low-energy frames are silence.
+                  silence_db: float | None = -55.0, thresholds: Sequence[float] | None = None) -> list[str]:
+    """Frame labels: the argmax of median-filtered class probabilities, each divided by its class's decision
+    threshold; smoothed low-energy frames are silence.
 
     Args:
         results: per-frame probabilities and energies.
         labels: class names of the probability columns.
         smooth: median filter length in seconds (the paper uses 200 frames of 10 ms = 2 s); 0 turns it off.
         silence_db: frames with RMS below this many dBFS are silence; ``None`` turns silence off.
+        thresholds: per-class thresholds (a classifier's ``class_thresholds``); ``None``: all equal.
     """
     from scipy.ndimage import median_filter
 
     size = max(1, int(round(smooth / results.hop)) | 1)
     probs = median_filter(results.probs, size=(size, 1), mode="nearest")
+    if thresholds is not None:
+        probs = probs / np.asarray(thresholds, dtype=np.float32)
     names = np.asarray(labels, dtype=object)[probs.argmax(1)]
     if silence_db is not None:
         quiet = median_filter((results.energy_db < silence_db).astype(np.uint8), size=size, mode="nearest")
@@ -326,8 +349,8 @@ def timeline(model: AudioClassifier, reader, window: float = 1.0, hop: float = 0
              batch_size: int = 64) -> tuple[list[Segment], FrameResults]:
     """Speech / music / noise / silence timeline of a recording: a window of ``window`` seconds centred on every
     ``hop``-second frame is classified (:func:`frame_posteriors`), the probabilities median-filtered over ``smooth``
-    seconds, frames quieter than ``silence_db`` are silence (:func:`smooth_labels`), and runs of equal labels become
-    segments. Call it without gradients, in eval mode.
+    seconds and divided by the model's decision thresholds, frames quieter than ``silence_db`` are silence
+    (:func:`smooth_labels`), and runs of equal labels become segments. Call it without gradients, in eval mode.
 
     Args:
         model: the classifier.
@@ -343,7 +366,7 @@ def timeline(model: AudioClassifier, reader, window: float = 1.0, hop: float = 0
     """
     check_timeline_options(model, window, hop, smooth, block_seconds)
     results = frame_posteriors(model, reader, window, hop, block_seconds, batch_size)
-    names = smooth_labels(results, model.labels, smooth, silence_db)
+    names = smooth_labels(results, model.labels, smooth, silence_db, model.class_thresholds.cpu().numpy())
     return frames_to_segments(names, hop, results.duration), results
 
 

@@ -31,7 +31,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from torch.utils.data import DataLoader
 
 from ..cards import write_card
-from ..config import DEFAULTS, check_arguments, check_config, merge
+from ..config import DEFAULTS, MONITORS, check_arguments, check_config, merge
 from ..data.registry import DATASETS
 from ..errors import ConfigError, ModelFileError, SepaudioError, Terminated
 from ..fileio import write_text
@@ -45,7 +45,7 @@ from ..registry import Registry
 from ..rundir import claim_run_dir, run_lock
 from .callbacks import AtomicCheckpointIO, callback_factory
 from .logs import CSVLog, keep_log
-from .system import TrainingSystem
+from .system import TrainingSystem, logged_metrics
 
 __all__ = ["train", "build", "cpu_share", "worker_context", "check_resume", "export_best"]
 
@@ -68,9 +68,12 @@ def build(config: dict) -> tuple[SepaudioModel, torch.nn.Module, DataLoader, Dat
         if split not in data:
             raise ConfigError(f"data.{split}: missing; give the {split} dataset's arguments.")
         dataset = _named(DATASETS, {"name": data["name"], "args": data[split]}, f"data.{split}")
+        # balance: sampler (classification): class-balanced draws; Lightning shards them over DDP processes
+        sampler = dataset.balanced_sampler() if getattr(dataset, "balance", None) == "sampler" else None
         loaders.append(DataLoader(
-            dataset, batch_size=data.get(f"{split}_batch_size", data["batch_size"]), shuffle=split == "train",
-            drop_last=split == "train", num_workers=workers,
+            dataset, batch_size=data.get(f"{split}_batch_size", data["batch_size"]),
+            shuffle=split == "train" and sampler is None, sampler=sampler, drop_last=split == "train",
+            num_workers=workers,
             multiprocessing_context=worker_context() if workers else None))
     classifier = getattr(model, "classifier", None)
     speakers = getattr(loaders[0].dataset, "speaker_names", None)
@@ -184,14 +187,17 @@ def train(config: dict, callbacks: list[L.Callback] = ()) -> Path | None:
     L.seed_everything(config["seed"], workers=True, verbose=False)
     model, loss, train_loader, valid_loader = build(config)
     trainer_args = dict(config["trainer"])
-    patience = trainer_args.pop("early_stop_patience")
+    patience, monitor = trainer_args.pop("early_stop_patience"), trainer_args.pop("monitor", "val_loss")
+    if monitor not in logged_metrics(model):
+        raise ConfigError(f"trainer.monitor: a {model.registered_name} run does not log {monitor} (it logs "
+                          f"{', '.join(logged_metrics(model))}); set trainer.monitor=val_loss.")
     extra = [*_callbacks(trainer_args.pop("callbacks", [])), *callbacks]
     last = exp_dir / "checkpoints" / "last.ckpt"
     if last.exists():
         check_resume(last, model)
         check_resumed_settings(exp_dir / "config.yaml", config)
         trainer_args["num_sanity_val_steps"] = 0
-    trainer = _trainer(exp_dir, config, trainer_args, patience, extra)
+    trainer = _trainer(exp_dir, config, trainer_args, patience, extra, monitor)
     # Before anything is written: the folder must be sepaudio's, and no other training may be writing into it.
     first = _is_first_process()
     if first:
@@ -219,15 +225,21 @@ def train(config: dict, callbacks: list[L.Callback] = ()) -> Path | None:
     return None
 
 
-def _trainer(exp_dir: Path, config: dict, trainer_args: dict, patience: int, extra: list) -> L.Trainer:
-    """Lightning's Trainer with sepaudio's checkpoints, early stopping, logs and atomic checkpoint writes."""
+def _trainer(exp_dir: Path, config: dict, trainer_args: dict, patience: int, extra: list,
+             monitor: str = "val_loss") -> L.Trainer:
+    """Lightning's Trainer with sepaudio's checkpoints, early stopping on ``monitor`` (see
+    :data:`~sepaudio.config.MONITORS`), logs and atomic checkpoint writes."""
     checkpoints = exp_dir / "checkpoints"
-    # best.ckpt when the validation loss improves; last.ckpt at the end of every epoch (Lightning's save_last writes
+    # best.ckpt when the monitored metric improves; last.ckpt at the end of every epoch (Lightning's save_last writes
     # it only with a new best), saved after best.ckpt so that it holds the best checkpoint's updated state
-    best = L.pytorch.callbacks.ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val_loss", mode="min",
-                                               enable_version_counter=False)
+    best = L.pytorch.callbacks.ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=monitor,
+                                               mode=MONITORS[monitor], enable_version_counter=False)
     latest = L.pytorch.callbacks.ModelCheckpoint(dirpath=checkpoints, filename="last", enable_version_counter=False)
-    callbacks = [best, latest, L.pytorch.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
+    # checked when a validation ends, not when a training epoch does: a run that trainer.max_steps ends in the
+    # middle of an epoch has no validation for that epoch
+    stop = L.pytorch.callbacks.EarlyStopping(monitor=monitor, mode=MONITORS[monitor], patience=patience,
+                                             check_on_train_epoch_end=False)
+    callbacks = [best, latest, stop,
                  L.pytorch.callbacks.LearningRateMonitor("step" if config["optim"]["schedule"] == "cosine" else "epoch"),
                  *extra]
     loggers = [CSVLog(exp_dir, name="logs", version="")]

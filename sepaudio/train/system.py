@@ -9,8 +9,10 @@ import numpy as np
 import torch
 
 from ..models import SepaudioModel
+from ..models.classifier import AudioClassifier
+from ..optional import require
 
-__all__ = ["TrainingSystem", "PlateauScheduler", "seed_process", "rng_state", "set_rng_state"]
+__all__ = ["TrainingSystem", "PlateauScheduler", "seed_process", "rng_state", "set_rng_state", "logged_metrics"]
 
 
 def seed_process(seed: int, rank: int) -> None:
@@ -86,8 +88,30 @@ def _float32(output):
     return output.float() if output.is_floating_point() else output
 
 
+def logged_metrics(model: SepaudioModel) -> list[str]:
+    """The validation metrics a run of ``model`` logs every epoch, besides the loss's own: for a classifier,
+    ``val_macro_f1`` (F1 averaged over the classes, each counting the same) and ``val_f1_<label>`` per class."""
+    if not isinstance(model, AudioClassifier):
+        return ["val_loss"]
+    return ["val_loss", "val_macro_f1", *(f"val_f1_{label}" for label in model.labels)]
+
+
+def f1_scores(stats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-class F1 and their mean from torchmetrics' per-class stat scores ``[tp, fp, tn, fn, support]`` (a class
+    never predicted nor present has F1 0 and counts in the mean, as in ``sepaudio evaluate``).
+
+    Shape: stats ``(classes, 5)`` -> ``((classes,), ())``.
+    """
+    tp, fp, fn = stats[:, 0].float(), stats[:, 1].float(), stats[:, 3].float()
+    f1 = 2 * tp / (2 * tp + fp + fn).clamp_min(1)
+    return f1, f1.mean()
+
+
 class TrainingSystem(L.LightningModule):
     """Any sepaudio model + a named loss: ``loss(model(*batch[input_keys]), batch)``.
+
+    A classifier's run also logs the F1 of every class and their mean (``val_f1_<label>``, ``val_macro_f1``) at
+    the end of every validation (see :func:`logged_metrics`), counted over all the processes.
 
     Args:
         model, loss: what is trained and on what.
@@ -98,14 +122,18 @@ class TrainingSystem(L.LightningModule):
     def __init__(self, model: SepaudioModel, loss: torch.nn.Module, optim: dict, seed: int):
         super().__init__()
         self.model, self.loss, self.optim, self.seed = model, loss, optim, seed
+        self.val_stats = None
+        if isinstance(model, AudioClassifier):  # states not persistent: checkpoints hold the same keys as before
+            classification = require("torchmetrics.classification", "training")
+            self.val_stats = classification.MulticlassStatScores(model.num_classes, average="none")
 
     def setup(self, stage: str) -> None:
         # In each process, after the model was built (the same on every rank), before a checkpoint is restored.
         seed_process(self.seed, self.global_rank)
 
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
-        output = self.model(*[batch[k] for k in self.model.input_keys])
-        value, logs = self.loss(_float32(output), batch)
+        output = _float32(self.model(*[batch[k] for k in self.model.input_keys]))
+        value, logs = self.loss(output, batch)
         size = batch[self.model.input_keys[0]].shape[0]
         # Averaged over the processes: the plateau scheduler, early stopping and checkpointing read the same value
         # on every rank.
@@ -113,6 +141,9 @@ class TrainingSystem(L.LightningModule):
                  sync_dist=True)
         for name, log in logs.items():
             self.log(f"{stage}_{name}", log, batch_size=size, sync_dist=True)
+        if stage == "val" and self.val_stats is not None:
+            label = batch["label"]
+            self.val_stats.update(output.argmax(-1), label.argmax(-1) if label.dim() == 2 else label)
         return value
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
@@ -120,6 +151,15 @@ class TrainingSystem(L.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        if self.val_stats is None:
+            return
+        f1, macro = f1_scores(self.val_stats.compute())  # summed over the processes: the same on every rank
+        self.val_stats.reset()
+        self.log("val_macro_f1", macro, prog_bar=True)
+        for label, value in zip(self.model.labels, f1):
+            self.log(f"val_f1_{label}", value)
 
     def configure_optimizers(self):
         optimizer = torch.optim.Adam(self.parameters(), lr=self.optim["lr"], weight_decay=self.optim["weight_decay"])
