@@ -49,6 +49,9 @@ def add_evaluate(sub) -> None:
     p.add_argument("--metrics", type=_metrics, default="si_sdr,sdr,pesq,stoi", metavar="LIST",
                    help="separation / extraction scores to compute, comma-separated: si_sdr (with SI-SDRi), sdr "
                         "(with SDRi), pesq, stoi (all; si_sdr alone takes seconds)")
+    p.add_argument("--select", choices=["ivector"],
+                   help="separate, then select: --model is a blind separator scored as an extractor on an extraction "
+                        "config (with_ivectors data), returning the output whose i-vector is nearest the enrollment's")
     p.set_defaults(func=run_evaluate)
 
 
@@ -66,7 +69,7 @@ def run_evaluate(args) -> None:
     from ..evaluate import evaluate_config
 
     evaluate_config(load_config(args.config, args.overrides), args.split, args.model, args.output, args.examples,
-                    args.metrics, precision=args.precision, device=args.device)
+                    args.metrics, precision=args.precision, device=args.device, select=args.select)
 
 
 def add_ivector(sub) -> None:
