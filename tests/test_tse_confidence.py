@@ -99,9 +99,9 @@ def test_evaluate_reports_confidence_auc_for_tsenet_and_select(work, capsys):
     d = work["dir"]
     test = dict(extractor=str(d / "ivector.pt"), dataset="mix_on_the_fly", root=str(work["root"]),
                 enrollment=True, segment=0.5, enrollment_seconds=0.5, length=12, snr_range=[0, 0], seed=2)
-    (d / "conf.yml").write_text(yaml.safe_dump({"exp_dir": str(d / "exp"), "model": {"name": "tsenet"},
-                                                 "data": {"name": "with_ivectors",
-                                                                                       "test": test}}))
+    config = {"exp_dir": str(d / "exp"), "model": {"name": "tsenet"}, "loss": {"name": "si_sdr"},
+              "data": {"name": "with_ivectors", "test": test}}
+    (d / "conf.yml").write_text(yaml.safe_dump(config))
     for model, extra in (("tse.pt", []), ("blind/blind.pt", ["--select", "ivector"])):
         out = d / f"eval_{model.replace('/', '_')}"
         assert main(["evaluate", str(d / "conf.yml"), "--model", str(d / model), "--metrics", "si_sdr",
