@@ -225,7 +225,8 @@ def check_config(config: dict, source: str | os.PathLike = "config") -> None:
             :data:`VALUES` out of range, a trainer value that is not plain data, or a callback not given by name.
     """
     trainer_keys = _trainer_keys()
-    sections = {"": _TOP, "model": {"name", "args"}, "loss": {"name", "args"}, "optim": set(DEFAULTS["optim"]),
+    sections = {"": _TOP, "model": {"name", "args", "init_from"}, "loss": {"name", "args"},
+                "optim": set(DEFAULTS["optim"]),
                 "data": {"name", "batch_size", "num_workers", "train_batch_size", "valid_batch_size"},
                 "trainer": None if trainer_keys is None else trainer_keys | {"early_stop_patience", "monitor", "callbacks"}}
     for section, known in sections.items():

@@ -7,8 +7,12 @@ Writes into ``out_dir``:
   STOI where the sample rate and the installed packages allow; PESQ / STOI run in a pool of processes while the
   model goes on to the next utterances; for extraction with SI-SDR also ``confusion``: 1 when the estimate is closer
   (SI-SDR) to the rest of the mixture, the interfering talkers, than to the target, so that its mean in the summary
-  is the speaker confusion rate), ``summary.json`` (``task``, ``model``, ``parameters``, ``n``, the mean of each
-  metric over the utterances that have it and ``counts``: how many had it), ``examples/<id>.png`` (spectrograms of
+  is the speaker confusion rate, and ``confidence``: see :mod:`sepaudio.speaker.confidence`), ``summary.json``
+  (``task``, ``model``, ``parameters``, ``n``, the mean of each metric over the utterances that have it and
+  ``counts``: how many had it; for extraction also
+  ``confidence_auc``, the ROC AUC of the confidence telling right talkers from confused ones, and
+  ``kept90_threshold`` / ``kept90_confusion``: the confidence that accepts 90 % of the extractions and the
+  confusion rate among those accepted), ``examples/<id>.png`` (spectrograms of
   mixture, estimates and references);
 - classification: ``per_clip.csv`` (true and predicted label, probability of the prediction), ``summary.json``
   (``task``, ``model``, ``parameters``, ``n``, ``accuracy``, ``macro_f1``, ``per_class`` {label: precision, recall,
@@ -22,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import multiprocessing
 import os
 import re
@@ -44,11 +49,14 @@ from .models.classifier import AudioClassifier
 from .optional import require
 from .classify import calibrate
 from .plots import plot_confusion, plot_spectrograms
+from .speaker.confidence import SpeakerVectors, confidence, kept_confusion, roc_auc
 
 __all__ = ["evaluate", "evaluate_config", "format_summary", "METRICS", "SCORES"]
 
 #: the columns of a separation / extraction report, in order
-METRICS = ("si_sdr", "si_sdri", "sdr", "sdri", "pesq", "stoi", "confusion")
+METRICS = ("si_sdr", "si_sdri", "sdr", "sdri", "pesq", "stoi", "confusion", "confidence")
+#: the share of extractions the confidence threshold of the summary accepts
+KEEP = 0.9
 #: what ``metrics`` chooses from: ``si_sdr`` brings ``si_sdri``, ``sdr`` brings ``sdri``
 SCORES = ("si_sdr", "sdr", "pesq", "stoi")
 PERCEPTUAL = ("pesq", "stoi")
@@ -117,6 +125,7 @@ def _separate(model: SepaudioModel, dataset: Dataset, out_dir: Path, n_examples:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     pool = _pool(min(workers, len(dataset))) if slow and workers > 0 and len(dataset) > 1 else None
     rows, slow_scores, pit_mode = [], [], permutation_invariant
+    vectors = _confidence_vectors(model, dataset)
     try:
         with torch.inference_mode():
             for index in tqdm(range(len(dataset)), desc="evaluating", unit="utt", disable=not progress):
@@ -134,6 +143,8 @@ def _separate(model: SepaudioModel, dataset: Dataset, out_dir: Path, n_examples:
                 rows.append({"id": name, **_scores(est, ref, item["mixture"], metrics)})
                 if not pit_mode and "si_sdr" in metrics:
                     rows[-1].update(_confusion(est[0], ref[0], item["mixture"]))
+                if not pit_mode and vectors is not None:
+                    rows[-1]["confidence"] = _confidence(vectors, est[0], item)
                 if slow:
                     job = (est.float().numpy(), ref.float().numpy(), model.sample_rate, slow)
                     slow_scores.append(pool.submit(perceptual, *job) if pool else perceptual(*job))
@@ -155,7 +166,36 @@ def _separate(model: SepaudioModel, dataset: Dataset, out_dir: Path, n_examples:
         if values:
             summary[key] = sum(values) / len(values)
             summary["counts"][key] = len(values)
+    scored = [r for r in rows if "confidence" in r and "confusion" in r]
+    if scored:
+        scores, confused = [r["confidence"] for r in scored], [r["confusion"] > 0.5 for r in scored]
+        auc = roc_auc(scores, [not c for c in confused])
+        summary["confidence_auc"] = None if math.isnan(auc) else auc  # None: no confusion, or all confused
+        summary["kept90_threshold"], summary["kept90_confusion"] = kept_confusion(scores, confused, KEEP)
     return summary, rows
+
+
+def _confidence_vectors(model: SepaudioModel, dataset: Dataset) -> SpeakerVectors | None:
+    """The speaker vectors the confidence of an extraction model compares: the i-vectors of the dataset's
+    extractor (``with_ivectors``) or the model's own, else a learned speaker encoder; ``None``: no confidence."""
+    if getattr(model, "conditioning", None) == "encoder":
+        return SpeakerVectors(model=model)
+    extractor = getattr(dataset, "extractor", None) or getattr(model, "ivector_extractor", None)
+    if getattr(model, "conditioning", None) == "ivector" and extractor is not None:
+        return SpeakerVectors(extractor)
+    return None
+
+
+def _confidence(vectors: SpeakerVectors, estimate: torch.Tensor, item: dict) -> float:
+    """The confidence of one extraction (the enrollment's vector: the item's ``ivector``, or its ``enrollment``'s).
+
+    Shape: estimate ``(time,)``.
+    """
+    mixture = item["mixture"].reshape(1, -1)
+    estimate = estimate.reshape(1, -1).to(mixture.dtype)
+    enrolled = item["ivector"][None] if vectors.extractor is not None else vectors(item["enrollment"].reshape(1, -1))
+    est, res = vectors(torch.cat([estimate, mixture - estimate]))
+    return float(confidence(est, res, enrolled[0]))
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -235,6 +275,7 @@ def evaluate_config(
     precision: str | None = None,
     device: str | None = None,
     calibrate_on: str | None = None,
+    select: str | None = None,
 ) -> dict:
     """Evaluate on the dataset a training config names for ``split``: ``data.name`` with the arguments
     ``data.<split>``, in batches of ``data.batch_size`` (classification).
@@ -253,6 +294,9 @@ def evaluate_config(
         calibrate_on: a classifier only: first fit its per-class decision thresholds on the ``data.<calibrate_on>``
             split (``valid``; see :func:`sepaudio.classify.calibrate`) and write them into the model file (atomically), where
             ``classify``, ``segment`` and ``predict`` use them; the summary then holds them as ``thresholds``.
+        select: ``"ivector"``: separate, then select (:class:`~sepaudio.speaker.select.SelectExtractor`): the model
+            is a blind separator and each extraction is its output whose i-vector (by the dataset's i-vector
+            extractor: ``data.name: with_ivectors``) is nearest the enrollment's; the model card is left alone.
 
     Raises:
         ConfigError: the config has no ``data.<split>`` (or ``data.<calibrate_on>``) section, ``device`` is unusable,
@@ -279,6 +323,8 @@ def evaluate_config(
             raise ConfigError(f"--precision applies to separation / extraction models, not {model.registered_name}.")
         model.eval().fast(precision)
     dataset = create_dataset(data["name"], **data[split])
+    if select is not None:
+        model = _selector(model, dataset, model_path, select)
     item = dataset[0] if len(dataset) else {}
     needs = [*model.input_keys, "label" if isinstance(model, AudioClassifier) else
              "sources" if "sources" in item else "target"]
@@ -294,7 +340,8 @@ def evaluate_config(
     if thresholds is not None:
         summary["thresholds"] = thresholds
         write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    _update_card(Path(model_path), split, data["name"], summary)
+    if select is None:
+        _update_card(Path(model_path), split, data["name"], summary)
     return summary
 
 
@@ -309,6 +356,21 @@ def _calibrate(model: AudioClassifier, model_path: Path, dataset: Dataset, split
     print(f"decision thresholds fitted on data.{split} (macro F1), written to {path}: "
           + ", ".join(f"{label} {value:.3g}" for label, value in thresholds.items()))
     return thresholds
+
+
+def _selector(model: SepaudioModel, dataset: Dataset, model_path, select: str):
+    """A blind separator made an extractor by selection with the dataset's i-vector extractor."""
+    from .speaker.select import SELECTIONS, SelectExtractor
+
+    if select not in SELECTIONS:
+        raise ConfigError(f"--select {select}: choose one of {', '.join(SELECTIONS)}.")
+    if tuple(model.input_keys) != ("mixture",):
+        raise ModelFileError(f"{model_path}: holds a {model.registered_name} model, which needs "
+                             f"{', '.join(model.input_keys)}; --select takes a blind separation model.")
+    if getattr(dataset, "extractor", None) is None:
+        raise ConfigError("--select ivector compares i-vectors: evaluate on an extraction config whose data.name is "
+                          "with_ivectors (it names the i-vector extractor), e.g. recipes/tse_mini/conf.yml.")
+    return SelectExtractor(model, dataset.extractor)
 
 
 def _update_card(model_path: Path, split: str, data: str, summary: dict) -> None:
@@ -338,6 +400,11 @@ def format_summary(summary: dict) -> str:
             count = summary["counts"][key]
             lines.append(f"{key:<12} {summary[key]:.2f}" + (f"  ({count} of {summary['n']})" if count < summary["n"]
                                                               else ""))
+    if "confidence_auc" in summary:
+        auc = summary["confidence_auc"]
+        lines += [f"{'conf. AUC':<12} " + ("n/a (one kind of outcome only)" if auc is None else f"{auc:.3f}"),
+                  f"{'accept 90 %':<12} confidence >= {summary['kept90_threshold']:.3f}: confusion "
+                  f"{100 * summary['kept90_confusion']:.1f} % among those kept"]
     return "\n".join(lines)
 
 

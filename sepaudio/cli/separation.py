@@ -46,16 +46,27 @@ def run_separate(args) -> None:
 def add_extract(sub) -> None:
     p = sub.add_parser("extract", help="extract one speaker from a recording given an enrollment recording of them "
                                        "(long files in bounded memory)")
-    add_model(p, "the speaker extraction model")
+    add_model(p, "the speaker extraction model (a blind separation model with --select)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--mixture", help="the recording to extract from")
-    add_list(which, "'mixture enrollment [output]' lines (batch form; an output is relative to -o and must stay "
-                    "inside it)")
-    p.add_argument("--enroll", help="a recording of the target speaker alone (with --mixture)")
-    add_output(p, "output wav (with --mixture) or folder (with --list)", old=("--out",))
+    add_list(which, "'mixture enrollment[@START-END] [output]' lines (batch form; an output is relative to -o and "
+                    "must stay inside it; confidences in -o/confidence.csv)")
+    p.add_argument("--enroll", action="append", metavar="FILE[@START-END]",
+                   help="a recording of the target speaker alone, or the range START-END (seconds) of any recording "
+                        "where they talk alone, the mixture included (with --mixture); repeat it to average the "
+                        "speaker vectors of several")
+    add_output(p, "output wav (with --mixture; its confidence in <output stem>.confidence.json beside it) or folder "
+                  "(with --list)", old=("--out",))
     p.add_argument("--ivector-model", metavar="FILE",
-                   help="i-vector extractor the model was trained with (i-vector models; default: the one in the "
-                        "model's folder)")
+                   help="i-vector extractor the model was trained with (i-vector models and --select ivector; "
+                        "default: the one in the model's folder)")
+    p.add_argument("--select", choices=["ivector"],  # sepaudio.speaker.select.SELECTIONS (not imported: torch)
+                   help="separate, then select: --model is a blind separator, and the extraction is its output "
+                        "whose i-vector is nearest (cosine) the enrollment's")
+    p.add_argument("--min-confidence", type=float, default=0.0, metavar="C",  # extract.DEFAULT_MIN_CONFIDENCE
+                   help="warn of an extraction whose confidence (cos(estimate, enrollment) - cos(mixture - "
+                        "estimate, enrollment) of speaker vectors, in [-2, 2]) is below C "
+                        "(0: the estimate is no nearer the enrollment than what it left out)")
     add_processing_options(p)
     add_stream_options(p, "--mixture is a file or - (raw PCM on stdin), -o a file or - (raw PCM on stdout); the "
                           "enrollment is read once")
@@ -64,24 +75,38 @@ def add_extract(sub) -> None:
 
 def run_extract(args) -> None:
     from ..errors import ConfigError
-    from ..extract import extract_file, extract_list, load_extractor
+    import sys
+    from pathlib import Path
+
+    from ..extract import confidence_warning, extract_file, extract_list, load_extractor, report_row, write_report
 
     if args.stream:
         from ..streaming import stream_extract
 
-        if args.list or not args.enroll:
-            raise ConfigError("--stream takes --mixture (a file or -) with --enroll ENROLL.wav, not --list.")
-        outputs = stream_extract(args.model, args.mixture, args.enroll, args.output, args.ivector_model, args.hop_ms,
-                                 args.pcm_format, args.rate, args.device)
+        if args.list or not args.enroll or len(args.enroll) > 1 or args.select:
+            raise ConfigError("--stream takes --mixture (a file or -) with one --enroll ENROLL.wav, not --list or "
+                              "--select.")
+        outputs = stream_extract(args.model, args.mixture, args.enroll[0], args.output, args.ivector_model,
+                                 args.hop_ms, args.pcm_format, args.rate, args.device)
         outputs = [] if outputs == ["-"] else outputs
     elif args.list:
+        if args.enroll:
+            raise ConfigError("--list names each line's enrollment; --enroll goes with --mixture.")
         outputs = extract_list(args.model, args.list, args.output, args.ivector_model, args.chunk_seconds,
-                               args.overlap_seconds, args.device, precision=args.precision)
+                               args.overlap_seconds, args.device, precision=args.precision, select=args.select,
+                               min_confidence=args.min_confidence)
     else:
         if not args.enroll:
-            raise ConfigError("--mixture needs --enroll ENROLL.wav: a recording of the speaker to extract.")
-        model, ivectors = load_extractor(args.model, args.ivector_model, args.device, args.precision)
+            raise ConfigError("--mixture needs --enroll ENROLL.wav (or ENROLL.wav@START-END): a recording of the "
+                              "speaker to extract.")
+        model, ivectors = load_extractor(args.model, args.ivector_model, args.device, args.precision, args.select)
+        scores: dict = {}
         outputs = [extract_file(model, args.mixture, args.enroll, args.output, ivectors, args.chunk_seconds,
-                                args.overlap_seconds)]
+                                args.overlap_seconds, scores=scores)]
+        report = Path(args.output).with_name(Path(args.output).stem + ".confidence.json")
+        write_report(report, [report_row(args.mixture, args.enroll, outputs[0], scores["confidence"],
+                                         args.min_confidence)])
+        if warning := confidence_warning(outputs[0], scores["confidence"], args.min_confidence):
+            print(warning, file=sys.stderr)
     if outputs:
         print("\n".join(map(str, outputs)))

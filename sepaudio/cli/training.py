@@ -65,6 +65,9 @@ def add_evaluate(sub) -> None:
     p.add_argument("--calibrate", nargs="?", const="valid", metavar="SPLIT",
                    help="classifiers: first fit per-class decision thresholds for the best macro F1 on data.SPLIT "
                         "(valid) and write them into the model file, where classify / segment / predict use them")
+    p.add_argument("--select", choices=["ivector"],
+                   help="separate, then select: --model is a blind separator scored as an extractor on an extraction "
+                        "config (with_ivectors data), returning the output whose i-vector is nearest the enrollment's")
     p.set_defaults(func=run_evaluate)
 
 
@@ -85,7 +88,8 @@ def run_evaluate(args) -> None:
         return _score_timeline(args)
 
     evaluate_config(load_config(args.config, args.overrides), args.split, args.model, args.output, args.examples,
-                    args.metrics, precision=args.precision, device=args.device, calibrate_on=args.calibrate)
+                    args.metrics, precision=args.precision, device=args.device, calibrate_on=args.calibrate,
+                    select=args.select)
 
 
 def add_ivector(sub) -> None:

@@ -57,6 +57,9 @@ def build(config: dict) -> tuple[SepaudioModel, torch.nn.Module, DataLoader, Dat
     checkpoint holds: so a resumed run draws the same items as an uninterrupted one, with workers too.
     """
     model = _named(MODELS, config["model"], "model")
+    if config["model"].get("init_from"):  # extraction that starts from separation (train/warmstart.py)
+        from .warmstart import init_from_separator
+        init_from_separator(model, config["model"]["init_from"])
     loss = _named(LOSSES, config["loss"], "loss")
     data = config["data"]
     devices = config.get("trainer", {}).get("devices")

@@ -3,10 +3,12 @@ two at 0 dB, extracted by ``sepaudio extract`` enrolled with each speaker in tur
 enrolled speaker back: its SI-SDR against that speaker must beat its SI-SDR against the other one.
 
 Writes ``<out>/<A>+<B>/{mixture,source_A,source_B,enroll_A,enroll_B,extracted_A,extracted_B}.wav``,
-``<out>/extract.lst`` (the batch ``sepaudio extract --list`` ran) and ``<out>/conditioning.json`` (every
-extraction's SI-SDR against both speakers, and whether it returned the enrolled one).
+``<out>/extract.lst`` (the batch ``sepaudio extract --list`` ran), ``<out>/confidence.csv`` (its confidence
+report) and ``<out>/conditioning.json`` (every extraction's SI-SDR against both speakers, whether it returned the
+enrolled one, and its confidence: below ``--min-confidence`` it is flagged as probably the wrong talker).
 """
 import argparse
+import csv
 import itertools
 import json
 from pathlib import Path
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--speakers", required=True, help="file naming the speakers to pair, one per line")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--min-confidence", type=float, default=0.0, help="flag extractions below it (0)")
     args = parser.parse_args()
     files = scan_speakers(args.root)
     names = read_speaker_list(args.speakers)
@@ -52,24 +55,34 @@ def main() -> None:
                   for tag in "AB"]
         pairs.append((folder, pair, sources))
     batch = write_text(out / "extract.lst", "\n".join(lines) + "\n")
-    command = ["extract", "--model", args.model, "--list", str(batch), "-o", str(out)]
+    command = ["extract", "--model", args.model, "--list", str(batch), "-o", str(out), "--min-confidence",
+               str(args.min_confidence)]
     code = sepaudio(command + (["--ivector-model", args.ivector_model] if args.ivector_model else []))
     if code:
         raise SystemExit(code)
+    with open(out / "confidence.csv", newline="") as f:
+        confidence = {Path(row["output"]).resolve(): float(row["confidence"]) for row in csv.DictReader(f)}
     results = []
     for folder, pair, sources in pairs:
         for k, tag in enumerate("AB"):
             est = audio.load(folder / f"extracted_{tag}.wav")[0][0][:sources[0].shape[0]]
             vs = [round(float(si_sdr(est, s)), 2) for s in sources]
             results.append({"mixture": folder.name, "enrolled": pair[k], "other": pair[1 - k],
-                            "si_sdr_vs_enrolled": vs[k], "si_sdr_vs_other": vs[1 - k], "correct": vs[k] > vs[1 - k]})
+                            "si_sdr_vs_enrolled": vs[k], "si_sdr_vs_other": vs[1 - k], "correct": vs[k] > vs[1 - k],
+                            "confidence": confidence[(folder / f"extracted_{tag}.wav").resolve()],
+                            "flagged": confidence[(folder / f"extracted_{tag}.wav").resolve()] < args.min_confidence})
     write_text(out / "conditioning.json", json.dumps(results, indent=2) + "\n")
     wrong = [r for r in results if not r["correct"]]
     print(f"conditioning check: {len(results) - len(wrong)} of {len(results)} extractions returned the enrolled "
           f"speaker ({len(pairs)} pairs of {len(names)} speakers, each enrolled in turn)")
+    flagged = [r for r in results if r["flagged"]]
+    print(f"confidence below {args.min_confidence:g}: {len(flagged)} of {len(results)} flagged, "
+          f"{sum(not r['correct'] for r in flagged)} of them wrong talkers; among the {len(results) - len(flagged)} "
+          f"accepted, {sum(not r['correct'] for r in results if not r['flagged'])} wrong talkers")
     for r in wrong:
         print(f"  wrong talker: {r['mixture']} enrolled with {r['enrolled']}: SI-SDR {r['si_sdr_vs_enrolled']:.2f} dB "
-              f"vs the enrolled speaker, {r['si_sdr_vs_other']:.2f} dB vs {r['other']}")
+              f"vs the enrolled speaker, {r['si_sdr_vs_other']:.2f} dB vs {r['other']}; confidence "
+              f"{r['confidence']:.3f}" + (" (flagged)" if r["flagged"] else " (not flagged)"))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ from pathlib import Path
 from sepaudio.fileio import write_text
 
 COLUMNS = [("si_sdri", "SI-SDRi (dB)"), ("sdri", "SDRi (dB)"), ("si_sdr", "SI-SDR (dB)"), ("pesq", "PESQ"),
-           ("stoi", "STOI"), ("confusion", "speaker confusion (%)")]
+           ("stoi", "STOI"), ("confusion", "speaker confusion (%)"), ("confidence", "mean confidence"),
+           ("confidence_auc", "confidence AUC"), ("kept90_confusion", "confusion at 90 % kept (%)")]
+PERCENT = ("confusion", "kept90_confusion")
 
 
 def main() -> None:
@@ -24,9 +26,12 @@ def main() -> None:
     lines = ["## TseNet on the mini corpus", "",
              f"{first['model']}, {first['parameters']:,} parameters.", "",
              "| mixtures | n | " + " | ".join(n for _, n in columns) + " |", "|---|---:|" + "---:|" * len(columns)]
-    lines += [f"| {splits[split]} | {s['n']} | " + " | ".join(f"{100 * s[k]:.1f}" if k == "confusion" else f"{s[k]:.2f}" for k, _ in columns) + " |"
+    lines += [f"| {splits[split]} | {s['n']} | " + " | ".join(_cell(k, s.get(k)) for k, _ in columns) + " |"
               for split, s in summaries.items()]
-    lines.append("")
+    lines += ["", "Confidence of an extraction: cos(estimate, enrollment) - cos(mixture - estimate, enrollment) of "
+              "i-vectors; the AUC is how well it tells right talkers from wrong ones, and the last column the "
+              "confusion rate among the 90 % of extractions with the highest confidence (the accept rate of a "
+              "threshold at the 10th percentile).", ""]
     by_pitch = model_dir / "eval_test" / "confusion_by_pitch.md"
     if by_pitch.exists():
         lines += ["Held-out test mixtures by how close their two voices are:", "", by_pitch.read_text()]
@@ -42,11 +47,14 @@ def main() -> None:
         lines += [f"Conditioning check: every pair of the {len(speakers)} held-out speakers mixed at 0 dB and "
                   f"extracted with each one's enrollment in turn; {right} of {len(rows)} extractions returned the "
                   f"enrolled speaker. SI-SDR (dB) of the extraction against the enrolled speaker (row) when mixed with "
-                  f"the other (column); a cross marks a wrong talker (closer to the other speaker):", "",
+                  f"the other (column); a cross marks a wrong talker (closer to the other speaker), a question mark "
+                  f"an extraction flagged by its confidence (below 0; {sum(r.get('flagged', 0) for r in rows)} "
+                  f"flagged, {sum(r.get('flagged', 0) and not r['correct'] for r in rows)} of them wrong):", "",
                   "| enrolled \\ other | " + " | ".join(speakers) + " |", "|---|" + "---:|" * len(speakers)]
         for a in speakers:
             lines.append(f"| {a} | " + " | ".join(
                 "" if a == b else f"{cell[a, b]['si_sdr_vs_enrolled']:.1f}" + ("" if cell[a, b]["correct"] else " ✗")
+                + (" ?" if cell[a, b].get("flagged") else "")
                 for b in speakers) + " |")
         lines.append("")
     timings = exp / "timings.txt"
@@ -58,6 +66,13 @@ def main() -> None:
     print(report)
     if args.out:
         write_text(args.out, report)
+
+
+def _cell(key: str, value) -> str:
+    """A table cell: percent for rates, two decimals else, n/a for a missing or undefined figure."""
+    if value is None:
+        return "n/a"
+    return f"{100 * value:.1f}" if key in PERCENT else f"{value:.2f}"
 
 
 if __name__ == "__main__":

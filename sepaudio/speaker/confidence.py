@@ -1,0 +1,123 @@
+"""How sure an extraction is that it returned the enrolled talker, from three speaker vectors.
+
+The confidence of an estimate is ``cos(estimate, enrollment) - cos(residual, enrollment)``, the residual being the
+mixture minus the estimate: what the extractor left out. A plain ``cos(estimate, enrollment)`` is not comparable
+across mixtures: when the two voices of a mixture are alike, both are near the enrollment and the cosine is high
+whichever was returned. The difference scores the returned voice *against the voice it was chosen over*, so it is
+positive when the estimate is the nearer of the two, negative when the extractor most likely swapped them, and its
+magnitude says by how much; it ranges over [-2, 2] and needs no calibration set (0 is the natural threshold).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import torch
+
+__all__ = ["cosine", "confidence", "SpeakerVectors", "ConfidenceMeter", "roc_auc", "kept_confusion"]
+
+#: below this length (25 ms, one analysis frame) a chunk gives no speaker vector and does not count
+MIN_SECONDS = 0.025
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity along the last dimension. Shape: ``(..., dim)``, ``(..., dim)`` -> ``(...)``."""
+    return torch.nn.functional.cosine_similarity(a.float(), b.float(), dim=-1)
+
+
+def confidence(estimate: torch.Tensor, residual: torch.Tensor, enrollment: torch.Tensor) -> torch.Tensor:
+    """``cos(estimate, enrollment) - cos(residual, enrollment)`` (see the module docstring).
+
+    Shape: speaker vectors ``(..., dim)`` each -> ``(...)``.
+    """
+    return cosine(estimate, enrollment) - cosine(residual, enrollment)
+
+
+class SpeakerVectors:
+    """The speaker vectors confidence and selection compare: i-vectors when an i-vector extractor is given (an
+    i-vector TseNet, separate-then-select), else the learned speaker encoder of a TseNet (``model.embed``).
+
+    Args:
+        extractor: an :class:`~sepaudio.speaker.IVectorExtractor`, or ``None``.
+        model: a TseNet conditioned by its own encoder (used when ``extractor`` is ``None``).
+
+    Raises:
+        ValueError: neither an i-vector extractor nor a model with a speaker encoder.
+    """
+
+    def __init__(self, extractor: Any = None, model: Any = None):
+        if extractor is None and getattr(model, "conditioning", None) != "encoder":
+            raise ValueError("speaker vectors need an i-vector extractor or a TseNet with a learned speaker encoder")
+        self.extractor, self.model = extractor, model
+
+    @torch.no_grad()
+    def __call__(self, wavs: torch.Tensor) -> torch.Tensor:
+        """Shape: ``(batch, time)`` -> ``(batch, dim)`` on the CPU."""
+        if self.extractor is not None:
+            return self.extractor.extract(list(wavs.to(self.extractor.device))).cpu()
+        device = next(self.model.parameters()).device
+        was = self.model.training
+        self.model.eval()
+        try:
+            return self.model.embed(wavs.to(device)).cpu()
+        finally:
+            self.model.train(was)
+
+    def mean(self, enrollments: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The mean of the unit-length vectors of several enrollments. Shape: each ``(1, time)`` -> ``(1, dim)``."""
+        return torch.stack([torch.nn.functional.normalize(self(e.reshape(1, -1)), dim=-1)
+                            for e in enrollments]).mean(0)
+
+
+class ConfidenceMeter:
+    """The confidence of a long recording processed in chunks: the length-weighted mean of its chunks'.
+
+    Args:
+        vectors: the speaker vectors to compare.
+        enrollment: the enrollment's vector ``(1, dim)``.
+        sample_rate: of the chunks.
+    """
+
+    def __init__(self, vectors: Callable[[torch.Tensor], torch.Tensor], enrollment: torch.Tensor, sample_rate: int):
+        self.vectors, self.enrollment, self.sample_rate = vectors, enrollment, sample_rate
+        self.total = self.weight = 0.0
+
+    def add(self, mixture: torch.Tensor, estimate: torch.Tensor) -> None:
+        """Score one chunk. Shape: mixture, estimate ``(1, time)``."""
+        if mixture.shape[-1] < MIN_SECONDS * self.sample_rate:
+            return
+        mixture, estimate = mixture.reshape(1, -1).cpu(), estimate.reshape(1, -1).cpu()
+        est, res = self.vectors(torch.cat([estimate, mixture - estimate]))
+        self.total += float(confidence(est, res, self.enrollment[0])) * mixture.shape[-1]
+        self.weight += mixture.shape[-1]
+
+    @property
+    def value(self) -> float:
+        """The confidence so far (NaN before any chunk)."""
+        return self.total / self.weight if self.weight else float("nan")
+
+
+def roc_auc(scores: Sequence[float], positive: Sequence[bool]) -> float:
+    """Area under the ROC curve of ``scores`` ranking the ``positive`` items first (ties count half): the
+    probability that a random positive scores above a random negative. NaN without both kinds."""
+    s, y = torch.as_tensor(scores, dtype=torch.float64), torch.as_tensor(positive, dtype=torch.bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    greater = (s[y][:, None] > s[~y][None, :]).double().sum()
+    ties = (s[y][:, None] == s[~y][None, :]).double().sum()
+    return float((greater + 0.5 * ties) / (n_pos * n_neg))
+
+
+def kept_confusion(scores: Sequence[float], confused: Sequence[bool], keep: float = 0.9) -> tuple[float, float]:
+    """Keep the ``keep`` fraction of extractions of highest confidence: the threshold that does it, and the
+    confusion rate among those kept.
+
+    Returns:
+        ``(threshold, confusion rate)``: accepting ``confidence >= threshold`` keeps ``ceil(keep * n)`` items.
+    """
+    s, c = torch.as_tensor(scores, dtype=torch.float64), torch.as_tensor(confused, dtype=torch.float64)
+    if not len(s):
+        return float("nan"), float("nan")
+    order = torch.argsort(s, descending=True, stable=True)
+    n = max(1, int(torch.ceil(torch.tensor(keep * len(s) - 1e-9))))
+    return float(s[order[n - 1]]), float(c[order[:n]].mean())

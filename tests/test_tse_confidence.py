@@ -1,0 +1,118 @@
+"""Confidence of an extraction (estimate, residual and enrollment speaker vectors), its ROC AUC and accept rate in
+``evaluate``, and separate-then-select (``--select ivector``) in ``extract`` and ``evaluate``, bad inputs included."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from sepaudio import audio, load_model
+from sepaudio.cli import main
+from sepaudio.data import scan_speakers
+from sepaudio.models import ConvTasNet, TseNet
+from sepaudio.speaker import train_ivector_extractor
+from sepaudio.speaker.confidence import SpeakerVectors, confidence, kept_confusion, roc_auc
+from sepaudio.speaker.select import SelectExtractor
+
+TCN = dict(channels=16, hidden=32, skip_channels=16, blocks=2, repeats=1)
+
+
+@pytest.fixture(scope="module")
+def work(mini_speech, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tse_confidence")
+    files = scan_speakers(mini_speech)
+    wavs = [audio.load(p)[0][0] for paths in files.values() for p in paths]
+    extractor = train_ivector_extractor(wavs, 8000, n_components=8, rank=8, tv_iterations=3, progress=False)
+    extractor.save(folder / "ivector.pt")
+    TseNet(ivector_dim=extractor.dim, n_filters=32, filter_length=32, stride=16, speaker_dim=8,
+           tcn=TCN).eval().save(folder / "tse.pt")
+    (folder / "blind").mkdir()  # away from ivector.pt: --select then needs --ivector-model
+    ConvTasNet(n_src=2, n_filters=32, filter_length=32, stride=16, tcn=TCN).eval().save(folder / "blind" / "blind.pt")
+    a, b = (sorted(paths) for paths in list(files.values())[:2])
+    first, second = audio.load(a[0])[0][0], audio.load(b[0])[0][0]
+    n = min(len(first), len(second))
+    audio.save(folder / "mix.wav", (first[:n] + second[:n])[None], 8000)
+    return {"dir": folder, "extractor": extractor, "a": a, "b": b, "first": first[:n], "second": second[:n],
+            "root": mini_speech}
+
+
+def test_roc_auc_and_kept_confusion():
+    assert roc_auc([0.9, 0.8, 0.1, 0.2], [True, True, False, False]) == 1.0
+    assert roc_auc([0.1, 0.2, 0.9, 0.8], [True, True, False, False]) == 0.0
+    assert roc_auc([0.5, 0.5], [True, False]) == 0.5
+    assert roc_auc([0.3, 0.7, 0.5, 0.1], [True, True, False, False]) == 0.75
+    assert roc_auc([1.0, 2.0], [True, True]) != roc_auc([1.0, 2.0], [True, True])  # NaN: one kind only
+    scores = [float(v) for v in range(10)]  # the lowest two confused: keeping 9 of 10 keeps one of them
+    threshold, rate = kept_confusion(scores, [True, True] + [False] * 8, keep=0.9)
+    assert threshold == 1.0 and rate == pytest.approx(1 / 9)
+    assert kept_confusion(scores, [True, True] + [False] * 8, keep=0.8) == (2.0, 0.0)
+
+
+def test_the_confidence_says_which_talker_was_returned(work):
+    vectors = SpeakerVectors(work["extractor"])
+    enrolled = vectors.mean([audio.load(p)[0] for p in work["a"][1:4]])  # other utterances of the first talker
+    mixture = work["first"] + work["second"]
+    est, res = vectors(torch.stack([work["first"], mixture - work["first"]]))
+    right = float(confidence(est, res, enrolled[0]))
+    wrong_est, wrong_res = vectors(torch.stack([work["second"], mixture - work["second"]]))
+    wrong = float(confidence(wrong_est, wrong_res, enrolled[0]))
+    assert right > 0 > wrong
+
+
+def test_select_returns_the_output_nearest_the_enrollment(work):
+    class Oracle(torch.nn.Module):  # a "separator" that returns the two talkers, the other one first
+        sample_rate, registered_name, num_parameters = 8000, "oracle", 0
+
+        def forward(self, mixture):
+            return torch.stack([work["second"], work["first"]])[None]
+
+    model = SelectExtractor(Oracle(), work["extractor"])
+    for talker, paths in (("first", work["a"]), ("second", work["b"])):
+        vector = model.speaker_vector([audio.load(p)[0] for p in paths[1:4]], 8000)
+        chosen = model.extract_embedded(work["first"] + work["second"], vector)
+        torch.testing.assert_close(chosen[0, 0], work[talker])
+
+
+def test_extract_with_select_writes_one_of_the_blind_outputs_and_its_confidence(work, capsys):
+    d = work["dir"]
+    args = ["extract", "--model", str(d / "blind" / "blind.pt"), "--select", "ivector", "--mixture",
+            str(d / "mix.wav"), "--enroll", str(work["a"][1]), "-o", str(d / "sel.wav")]
+    assert main([*args, "--ivector-model", str(d / "ivector.pt"), "--min-confidence", "2.5"]) == 0
+    assert "is below --min-confidence 2.5" in capsys.readouterr().err  # the warning line
+    report = json.loads((d / "sel.confidence.json").read_text())
+    assert report["accepted"] is False and -2 <= report["confidence"] <= 2
+    blind = load_model(d / "blind" / "blind.pt").eval()
+    outputs = blind.separate(d / "mix.wav")
+    got = audio.load(d / "sel.wav")[0][0]
+    assert min(float((got - o).abs().max()) for o in outputs) < 1e-3
+    # bad inputs: no i-vector extractor, a TseNet where a blind separator is needed
+    assert main(args) == 2 and "--ivector-model" in capsys.readouterr().err
+    assert main(["extract", "--model", str(d / "tse.pt"), "--select", "ivector", "--ivector-model",
+                 str(d / "ivector.pt"), "--mixture", str(d / "mix.wav"), "--enroll", str(work["a"][1]), "-o",
+                 str(d / "x.wav")]) == 2
+    assert "blind separation" in capsys.readouterr().err
+
+
+def test_evaluate_reports_confidence_auc_for_tsenet_and_select(work, capsys):
+    d = work["dir"]
+    test = dict(extractor=str(d / "ivector.pt"), dataset="mix_on_the_fly", root=str(work["root"]),
+                enrollment=True, segment=0.5, enrollment_seconds=0.5, length=12, snr_range=[0, 0], seed=2)
+    config = {"exp_dir": str(d / "exp"), "model": {"name": "tsenet"}, "loss": {"name": "si_sdr"},
+              "data": {"name": "with_ivectors", "test": test}}
+    (d / "conf.yml").write_text(yaml.safe_dump(config))
+    for model, extra in (("tse.pt", []), ("blind/blind.pt", ["--select", "ivector"])):
+        out = d / f"eval_{model.replace('/', '_')}"
+        assert main(["evaluate", str(d / "conf.yml"), "--model", str(d / model), "--metrics", "si_sdr",
+                     "--examples", "0", "-o", str(out), *extra]) == 0
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["task"] == "extraction" and summary["counts"]["confidence"] == 12
+        rows = (out / "per_utterance.csv").read_text().splitlines()
+        assert rows[0].endswith("confusion,confidence") and len(rows) == 13
+        auc = summary["confidence_auc"]
+        assert 0 <= auc <= 1 if 0 < summary["confusion"] < 1 else auc is None
+        assert "accept 90 %" in capsys.readouterr().out
+    assert main(["evaluate", str(d / "conf.yml"), "--model", str(d / "tse.pt"), "--select", "ivector",
+                 "-o", str(d / "bad")]) == 2
+    assert "blind separation" in capsys.readouterr().err
