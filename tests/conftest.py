@@ -25,14 +25,16 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist the long tests (marked slow) are handed out first, so that the workers end together
-    instead of one finishing a long test alone (every worker sorts alike: the collections must agree)."""
+    """Under pytest-xdist the long tests are handed out first, so that the workers end together instead of one
+    finishing a long test alone: those of an ``xdist_group`` (the longest units of work), then those marked slow
+    (every worker sorts alike: the collections must agree; ``make test`` keeps this order: --no-loadscope-reorder)."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+        items.sort(key=lambda item: (item.get_closest_marker("xdist_group") is None,
+                                     item.get_closest_marker("slow") is None))
 
 
 def pytest_terminal_summary(terminalreporter):
-    """What tests recorded with ``record_property("note", text)`` (xdist's workers pass it on; their prints are lost)."""
+    """Texts tests recorded with ``record_property("note", text)`` (xdist passes them on; workers' prints are lost)."""
     notes = [text for reports in terminalreporter.stats.values() for report in reports
              if getattr(report, "when", None) == "call" for key, text in report.user_properties if key == "note"]
     if notes:
