@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'asteroid==0.7.0'
 	touch $(STAMP)
 
+# In parallel, one pytest-xdist worker per core (tests/conftest.py gives each its share of the cores as torch
+# threads, and hands out the longest tests first); tests marked xdist_group share a costly fixture and run on one
+# worker. The 15 slowest are listed.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests -n auto --dist loadgroup --no-loadscope-reorder --durations=15
 
 # The tse_mini recipe: mini corpus -> i-vectors (EER) -> TseNet -> SI-SDRi table, example wavs and spectrograms
 # in demo_out/exp/tsenet (about 10 minutes on 2 CPU cores after the install).

@@ -1,10 +1,45 @@
-"""Shared fixtures: generated audio only (no downloads)."""
+"""Shared fixtures: generated audio only (no downloads), and what several test files would otherwise each build.
+
+Under pytest-xdist (``make test`` runs ``pytest -n auto``) every worker gets its share of the cores as torch threads
+(``OMP_NUM_THREADS``, which ``sepaudio train`` and the tests' child processes also read), unless the environment
+already sets it: two workers with two threads each on two cores would fight over them.
+"""
 from __future__ import annotations
+
+import os
 
 import pytest
 import torch
 
 from sepaudio.data import make_mini_speech_corpus
+
+
+def pytest_configure(config):
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not workers.isdigit():  # not an xdist worker
+        return
+    if not os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        os.environ["OMP_NUM_THREADS"] = str(max(1, cores // int(workers)))
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist the long tests are handed out first, so that the workers end together instead of one
+    finishing a long test alone: those of an ``xdist_group`` (the longest units of work), then those marked slow
+    (every worker sorts alike: the collections must agree; ``make test`` keeps this order: --no-loadscope-reorder)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: (item.get_closest_marker("xdist_group") is None,
+                                     item.get_closest_marker("slow") is None))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Texts tests recorded with ``record_property("note", text)`` (xdist passes them on; workers' prints are lost)."""
+    notes = [text for reports in terminalreporter.stats.values() for report in reports
+             if getattr(report, "when", None) == "call" for key, text in report.user_properties if key == "note"]
+    if notes:
+        terminalreporter.write_sep("-", "notes")
+        terminalreporter.write_line("".join(sorted(notes)).strip("\n"))
 
 
 @pytest.fixture(scope="session")

@@ -83,8 +83,9 @@ def plugin_path(folder: Path) -> Path:
 
 
 def launch(config: Path, *overrides: str) -> subprocess.CompletedProcess:
-    """``sepaudio train`` with two CPU processes, in a process group of its own."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PL_")}
+    """``sepaudio train`` with two CPU processes, in a process group of its own; rank 0 picks a free port (tests may
+    run two of these at once)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PL_") and k != "MASTER_PORT"}
     plugins = plugin_path(config.parent / "plugins")
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), str(plugins),
                                                                 env.get("PYTHONPATH", "")]))
@@ -97,7 +98,12 @@ def probe_override(out: Path, crash_in_epoch: int | None = None) -> str:
     return "trainer.callbacks=" + json.dumps([spec])
 
 
-@pytest.fixture(scope="module")
+# The runs are shared: under pytest-xdist the tests that read the separation run go to one worker, and the fixtures
+# live for the session, so a worker never trains one twice.
+SHARED_RUN = pytest.mark.xdist_group("ddp_separation")
+
+
+@pytest.fixture(scope="session")
 def configs(mini_speech, tmp_path_factory) -> dict[str, Path]:
     """One tiny two-epoch config per task (a few steps per rank)."""
     work = tmp_path_factory.mktemp("ddp")
@@ -162,7 +168,7 @@ def extraction_list(utterances: dict[str, list[Path]], out: Path) -> Path:
     return write_extraction_list(out / "train.txt", items)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained(configs):
     """``trained(task)``: the experiment folder of ``task``'s two-process run (run once)."""
     runs: dict[str, Path] = {}
@@ -183,7 +189,8 @@ def ranks(probe: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["separation", "extraction_ivector", "extraction_encoder", "classification"])
+@pytest.mark.parametrize("task", [pytest.param("separation", marks=SHARED_RUN), "extraction_ivector",
+                                  "extraction_encoder", "classification"])
 def test_two_processes(trained, task):
     exp = trained(task)
     probe = exp.parent / f"{task}_probe"
@@ -211,6 +218,7 @@ def test_two_processes(trained, task):
 
 
 @pytest.mark.slow
+@SHARED_RUN
 def test_killed_two_process_run_resumes_exactly(configs, trained, tmp_path):
     """SIGKILL both ranks in the second epoch, run the same command again: the same items and final weights as the
     uninterrupted two-process run."""
@@ -242,6 +250,7 @@ def val_losses(exp: Path) -> list[str]:
 
 
 @pytest.mark.slow
+@SHARED_RUN
 def test_a_two_process_run_resumes_on_one(configs, trained, tmp_path):
     """With another number of processes the run goes on, with fresh random draws and a warning."""
     shutil.copytree(trained("separation"), tmp_path / "exp")

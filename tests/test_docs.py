@@ -8,7 +8,7 @@ work. The caches are pre-filled and the network is off: torch's hub cache holds 
 under the file name of torchaudio's ``CONVTASNET_BASE_LIBRI2MIX`` bundle, and ``HF_HUB_OFFLINE=1``.
 
 A block preceded by ``<!-- skip: REASON -->`` (it needs a corpus, a GPU, the network or a long training) is not run;
-the test prints every skipped block with its reason.
+the test reports every skipped block with its reason (listed at the end of the run).
 """
 from __future__ import annotations
 
@@ -114,9 +114,10 @@ def fill_torch_hub(torch_home: Path) -> None:
         torch.save(state, path)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def environment(tmp_path_factory):
-    """The environment variables and the audio folder every document runs with."""
+    """The environment variables and the audio folder every document runs with (made once: under pytest-xdist the
+    documents that train run first, the others later)."""
     root = tmp_path_factory.mktemp("docs")
     audio = root / "audio"
     audio.mkdir()
@@ -154,16 +155,15 @@ def trains(document: Path) -> bool:
 
 @pytest.mark.parametrize("document", [pytest.param(d, marks=[pytest.mark.slow] if trains(d) else [])
                                       for d in DOCUMENTS], ids=shown)
-def test_code_blocks_run_as_written(document, environment, tmp_path, capsys):
+def test_code_blocks_run_as_written(document, environment, tmp_path, record_property):
     env, audio = environment
     blocks = parse(document)
     for path in audio.iterdir():
         shutil.copyfile(path, tmp_path / path.name)
     (tmp_path / "recipes").symlink_to(REPO / "recipes", target_is_directory=True)
     skipped = [b for b in blocks if b.lang in RUN and b.skip]
-    if skipped:
-        with capsys.disabled():
-            print("".join(f"\n  skipped {b.where} ({b.lang}): {b.skip}" for b in skipped))
+    if skipped:  # printed after the run by conftest.py (also from pytest-xdist's workers)
+        record_property("note", "".join(f"\n  skipped {b.where} ({b.lang}): {b.skip}" for b in skipped))
     failures = []  # every block runs, so that one failure does not hide the next (the first is the cause of
     for number, block in enumerate(blocks):  # any that depend on its files)
         if block.lang in RUN and not block.skip:

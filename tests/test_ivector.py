@@ -16,6 +16,10 @@ from sepaudio.speaker import (FeatureConfig, cosine_trials, equal_error_rate, lo
 from sepaudio.speaker.features import energy_vad, mfcc
 
 
+# one worker under pytest-xdist: the corpus and the extractor are made once
+pytestmark = pytest.mark.xdist_group("ivector")
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """10 synthetic speakers x 10 utterances of about 1.5 s: 7 train the extractor, 3 are held out."""

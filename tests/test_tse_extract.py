@@ -26,6 +26,10 @@ def new_utterance(speaker: str, n_speakers: int, seconds: float, seed: int) -> t
     return torch.from_numpy(synthesize_utterance(traits, seconds, 8000, np.random.default_rng([99, seed])))
 
 
+# one worker under pytest-xdist: the extractor and the trained model are made once
+pytestmark = pytest.mark.xdist_group("tse_extract")
+
+
 @pytest.fixture(scope="module")
 def ivector_file(mini_speech, tmp_path_factory):
     files = scan_speakers(mini_speech)
