@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import stat
 import tempfile
 from pathlib import Path
@@ -30,28 +31,42 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     if path.exists() and not os.access(path, os.W_OK):
         raise OutputError(f"{path}: exists and is not writable by you; sepaudio leaves it as it is: give another "
                           f"name, or make it writable.")
+    tmp: Path | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+        with _signals_held():  # an interruption between creating the file and naming it here would leak it
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+            tmp = Path(name)
+            os.close(fd)
+        yield tmp
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask())
+        os.replace(tmp, path)
     except PermissionError as err:
+        if tmp is not None:
+            raise
         raise OutputError(f"cannot write {path}: permission denied in {path.parent}; give a folder you may write "
                           f"to.") from err
     except OSError as err:
         if err.errno in FULL:
             raise write_failed(path, err.errno) from err
         raise
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except OSError as err:
-        if err.errno in FULL:
-            raise write_failed(path, err.errno) from err
-        raise
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait (in this thread) until the block ends; they are delivered then."""
+    hold = getattr(signal, "pthread_sigmask", None)
+    if hold is None:  # Windows
+        yield
+        return
+    previous = hold(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        hold(signal.SIG_SETMASK, previous)
 
 
 #: errno values that mean the destination took no more bytes: a full disk, a file size limit, a quota

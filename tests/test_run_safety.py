@@ -219,6 +219,8 @@ def test_a_signal_ends_training_with_its_status_and_a_resumable_checkpoint(tmp_p
 
 
 def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    from sepaudio.errors import OutputError
+
     path = tmp_path / "checkpoints" / "last.ckpt"
     io = AtomicCheckpointIO()
     io.save_checkpoint({"epoch": 1}, path)
@@ -229,7 +231,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monke
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", full_disk)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OutputError, match=r"last.ckpt: could not be written \(No space left on device"):
         io.save_checkpoint({"epoch": 2}, path)
     assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]
 
