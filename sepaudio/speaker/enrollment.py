@@ -11,7 +11,7 @@ import torch
 
 from .. import audio
 from ..errors import AudioError
-from ..models.tsenet import SILENT_RMS
+from ..models.tsenet import MIN_SECONDS, SILENT_RMS
 
 __all__ = ["EnrollmentSpec", "parse_enrollment", "load_enrollment"]
 
@@ -82,7 +82,7 @@ def load_enrollment(spec: str | os.PathLike | EnrollmentSpec, sample_rate: int,
 
     Raises:
         AudioError: see :func:`parse_enrollment`; a range that starts at or beyond the end of the file or ends
-            more than 10 ms after it, a silent range or file, or an unreadable file.
+            more than 10 ms after it, a range or file that is silent or shorter than 25 ms, or an unreadable file.
     """
     spec = spec if isinstance(spec, EnrollmentSpec) else parse_enrollment(spec, root)
     if spec.start is None:
@@ -96,6 +96,9 @@ def load_enrollment(spec: str | os.PathLike | EnrollmentSpec, sample_rate: int,
         first = round(spec.start * meta.samplerate)
         last = min(meta.frames, round(spec.end * meta.samplerate))
         wav, rate = audio.load(spec.path, mono=True, start=first, frames=max(1, last - first))
+    if wav.shape[-1] < MIN_SECONDS * rate:
+        raise AudioError(f"{spec}: the enrollment lasts {1000 * wav.shape[-1] / rate:.1f} ms, too short for a speaker "
+                         f"vector (at least {MIN_SECONDS * 1000:.0f} ms; a few seconds of the target alone work best).")
     if float(wav.pow(2).mean().sqrt()) < SILENT_RMS:
         raise AudioError(f"{spec}: the enrollment is silent (below -80 dBFS); give a range where the target "
                          f"speaker talks alone.")
