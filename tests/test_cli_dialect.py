@@ -51,6 +51,7 @@ MEANINGS = {
     "--format": "file format of what the command writes",
     "--silence-db": "frames quieter than this many dBFS are silence",
     "--seed": "seed of the random generator",
+    "--select": "separate, then select: the blind separator's output whose speaker vector is nearest the enrollment",
 }
 # old spelling -> the same command line in the new spelling (what the docs and recipes now say)
 OLD_SPELLINGS = [
