@@ -49,7 +49,7 @@ from .models.classifier import AudioClassifier
 from .optional import require
 from .classify import calibrate
 from .plots import plot_confusion, plot_spectrograms
-from .speaker.confidence import SpeakerVectors, confidence, kept_confusion, roc_auc
+from .speaker.confidence import SpeakerVectors, item_confidence, kept_confusion, roc_auc
 
 __all__ = ["evaluate", "evaluate_config", "format_summary", "METRICS", "SCORES"]
 
@@ -125,7 +125,7 @@ def _separate(model: SepaudioModel, dataset: Dataset, out_dir: Path, n_examples:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     pool = _pool(min(workers, len(dataset))) if slow and workers > 0 and len(dataset) > 1 else None
     rows, slow_scores, pit_mode = [], [], permutation_invariant
-    vectors = _confidence_vectors(model, dataset)
+    vectors = SpeakerVectors.for_model(model, getattr(dataset, "extractor", None))
     try:
         with torch.inference_mode():
             for index in tqdm(range(len(dataset)), desc="evaluating", unit="utt", disable=not progress):
@@ -144,7 +144,7 @@ def _separate(model: SepaudioModel, dataset: Dataset, out_dir: Path, n_examples:
                 if not pit_mode and "si_sdr" in metrics:
                     rows[-1].update(_confusion(est[0], ref[0], item["mixture"]))
                 if not pit_mode and vectors is not None:
-                    rows[-1]["confidence"] = _confidence(vectors, est[0], item)
+                    rows[-1]["confidence"] = item_confidence(vectors, est[0], item)
                 if slow:
                     job = (est.float().numpy(), ref.float().numpy(), model.sample_rate, slow)
                     slow_scores.append(pool.submit(perceptual, *job) if pool else perceptual(*job))
@@ -173,29 +173,6 @@ def _separate(model: SepaudioModel, dataset: Dataset, out_dir: Path, n_examples:
         summary["confidence_auc"] = None if math.isnan(auc) else auc  # None: no confusion, or all confused
         summary["kept90_threshold"], summary["kept90_confusion"] = kept_confusion(scores, confused, KEEP)
     return summary, rows
-
-
-def _confidence_vectors(model: SepaudioModel, dataset: Dataset) -> SpeakerVectors | None:
-    """The speaker vectors the confidence of an extraction model compares: the i-vectors of the dataset's
-    extractor (``with_ivectors``) or the model's own, else a learned speaker encoder; ``None``: no confidence."""
-    if getattr(model, "conditioning", None) == "encoder":
-        return SpeakerVectors(model=model)
-    extractor = getattr(dataset, "extractor", None) or getattr(model, "ivector_extractor", None)
-    if getattr(model, "conditioning", None) == "ivector" and extractor is not None:
-        return SpeakerVectors(extractor)
-    return None
-
-
-def _confidence(vectors: SpeakerVectors, estimate: torch.Tensor, item: dict) -> float:
-    """The confidence of one extraction (the enrollment's vector: the item's ``ivector``, or its ``enrollment``'s).
-
-    Shape: estimate ``(time,)``.
-    """
-    mixture = item["mixture"].reshape(1, -1)
-    estimate = estimate.reshape(1, -1).to(mixture.dtype)
-    enrolled = item["ivector"][None] if vectors.extractor is not None else vectors(item["enrollment"].reshape(1, -1))
-    est, res = vectors(torch.cat([estimate, mixture - estimate]))
-    return float(confidence(est, res, enrolled[0]))
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -360,10 +337,9 @@ def _calibrate(model: AudioClassifier, model_path: Path, dataset: Dataset, split
 
 def _selector(model: SepaudioModel, dataset: Dataset, model_path, select: str):
     """A blind separator made an extractor by selection with the dataset's i-vector extractor."""
-    from .speaker.select import SELECTIONS, SelectExtractor
+    from .speaker.select import SelectExtractor, check_selection
 
-    if select not in SELECTIONS:
-        raise ConfigError(f"--select {select}: choose one of {', '.join(SELECTIONS)}.")
+    check_selection(select)
     if tuple(model.input_keys) != ("mixture",):
         raise ModelFileError(f"{model_path}: holds a {model.registered_name} model, which needs "
                              f"{', '.join(model.input_keys)}; --select takes a blind separation model.")

@@ -30,7 +30,7 @@ from .models.tsenet import MIN_SECONDS, RELIABLE_SECONDS, SILENT_RMS  # noqa: F4
 from .speaker import IVectorExtractor, load_ivector_extractor
 from .speaker.confidence import ConfidenceMeter, SpeakerVectors, confidence
 from .speaker.enrollment import EnrollmentSpec, load_enrollment, parse_enrollment
-from .speaker.select import SELECTIONS, SelectExtractor
+from .speaker.select import SelectExtractor, check_selection
 
 __all__ = ["load_extractor", "enrollment_embedding", "extract_file", "extract_list", "read_extract_list",
            "extraction_confidence", "write_report", "confidence_warning", "DEFAULT_MIN_CONFIDENCE"]
@@ -82,8 +82,7 @@ def _load_selector(path, ivector_model, device, precision, select):
     """A blind separator with selection by i-vector (see :func:`load_extractor`)."""
     from .separate import load_separator
 
-    if select not in SELECTIONS:
-        raise ConfigError(f"--select {select}: choose one of {', '.join(SELECTIONS)}.")
+    check_selection(select)
     separator = load_separator(path, device, precision)
     beside = resolve_model_path(path).parent / IVECTOR_FILE
     ivector_model = ivector_model or (beside if beside.is_file() else None)

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-__all__ = ["cosine", "confidence", "SpeakerVectors", "ConfidenceMeter", "roc_auc", "kept_confusion"]
+__all__ = ["cosine", "confidence", "SpeakerVectors", "item_confidence", "ConfidenceMeter", "roc_auc", "kept_confusion"]
 
 #: below this length (25 ms, one analysis frame) a chunk gives no speaker vector and does not count
 MIN_SECONDS = 0.025
@@ -49,6 +49,16 @@ class SpeakerVectors:
             raise ValueError("speaker vectors need an i-vector extractor or a TseNet with a learned speaker encoder")
         self.extractor, self.model = extractor, model
 
+    @classmethod
+    def for_model(cls, model: Any, extractor: Any = None) -> "SpeakerVectors | None":
+        """The speaker vectors the confidence of an extraction model compares: the i-vectors of ``extractor`` (a
+        ``with_ivectors`` dataset's) or of the model's own, else its learned speaker encoder; ``None``: none."""
+        conditioning = getattr(model, "conditioning", None)
+        if conditioning == "encoder":
+            return cls(model=model)
+        extractor = extractor or getattr(model, "ivector_extractor", None)
+        return cls(extractor) if conditioning == "ivector" and extractor is not None else None
+
     @torch.no_grad()
     def __call__(self, wavs: torch.Tensor) -> torch.Tensor:
         """Shape: ``(batch, time)`` -> ``(batch, dim)`` on the CPU."""
@@ -66,6 +76,19 @@ class SpeakerVectors:
         """The mean of the unit-length vectors of several enrollments. Shape: each ``(1, time)`` -> ``(1, dim)``."""
         return torch.stack([torch.nn.functional.normalize(self(e.reshape(1, -1)), dim=-1)
                             for e in enrollments]).mean(0)
+
+
+def item_confidence(vectors: SpeakerVectors, estimate: torch.Tensor, item: dict) -> float:
+    """The confidence of one extraction of a dataset item (the enrollment's vector: the item's ``ivector``, or its
+    ``enrollment``'s).
+
+    Shape: estimate ``(time,)``; ``item["mixture"]`` ``(time,)``.
+    """
+    mixture = item["mixture"].reshape(1, -1)
+    estimate = estimate.reshape(1, -1).to(mixture.dtype)
+    enrolled = item["ivector"][None] if vectors.extractor is not None else vectors(item["enrollment"].reshape(1, -1))
+    est, res = vectors(torch.cat([estimate, mixture - estimate]))
+    return float(confidence(est, res, enrolled[0]))
 
 
 class ConfidenceMeter:

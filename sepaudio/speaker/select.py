@@ -10,12 +10,19 @@ import torch
 from torch import nn
 
 from ..arrays import to_model
+from ..errors import ConfigError
 from .confidence import SpeakerVectors, cosine
 
-__all__ = ["SELECTIONS", "SelectExtractor"]
+__all__ = ["SELECTIONS", "SelectExtractor", "check_selection"]
 
 #: how ``--select`` picks the output
 SELECTIONS = ("ivector",)
+
+
+def check_selection(select: str) -> None:
+    """Raises: ConfigError: ``select`` is not one of :data:`SELECTIONS`."""
+    if select not in SELECTIONS:
+        raise ConfigError(f"--select {select}: choose one of {', '.join(SELECTIONS)}.")
 
 
 class SelectExtractor(nn.Module):
