@@ -292,7 +292,7 @@ def export(model: SepaudioModel, path: str | os.PathLike, fmt: str = "onnx", str
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {FORMATS}")
     if fmt == "onnx":
-        _require("onnx")
+        require("onnx", "ONNX export")
     wrapper, device = _wrap(model, streaming), next(model.parameters()).device
     inputs = tuple(x.to(device) for x in example_inputs(model, int(model.sample_rate), streaming))  # one second
     with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
@@ -321,7 +321,7 @@ def run_exported(path: str | os.PathLike, inputs: tuple[torch.Tensor, ...]) -> l
     """
     path = Path(path)
     if not zipfile.is_zipfile(path):
-        ort = _require("onnxruntime")
+        ort = require("onnxruntime", "ONNX export")
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         feeds = {arg.name: x.numpy() for arg, x in zip(session.get_inputs(), inputs)}
         return [torch.from_numpy(y) for y in session.run(None, feeds)]
@@ -395,8 +395,3 @@ def _max_diff(got: torch.Tensor, expected: torch.Tensor) -> float:
     if not got.is_floating_point():
         return 0.0 if torch.equal(got, expected) else math.inf
     return float((got - expected).abs().max()) if got.numel() else 0.0
-
-
-def _require(package: str):
-    """Import an optional package of the ``export`` extra, or say how to install it."""
-    return require(package, "ONNX export")
