@@ -114,3 +114,21 @@ def fake_us8k(root: Path, seconds: float = 1.0) -> Path:
     write_csv(root / "metadata" / "UrbanSound8K.csv",
               ["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"], rows)
     return root
+
+
+def ivector_tse(folder: Path, corpus: Path, tcn: dict, size: int = 4, iterations: int = 1):
+    """An untrained i-vector TseNet (``folder/tse.pt``) with an extractor of ``size`` Gaussians and rank trained on
+    ``corpus`` beside it (``folder/ivector.pt``), where ``sepaudio extract`` finds it. Returns the extractor and the
+    corpus's files by speaker."""
+    from sepaudio.data import scan_speakers
+    from sepaudio.models import TseNet
+    from sepaudio.speaker import train_ivector_extractor
+
+    files = scan_speakers(corpus)
+    wavs = [audio.load(p)[0][0] for paths in files.values() for p in paths]
+    extractor = train_ivector_extractor(wavs, 8000, n_components=size, rank=size, tv_iterations=iterations,
+                                        progress=False)
+    extractor.save(folder / "ivector.pt")
+    TseNet(ivector_dim=extractor.dim, n_filters=32, filter_length=32, stride=16, speaker_dim=8,
+           tcn=tcn).eval().save(folder / "tse.pt")
+    return extractor, files

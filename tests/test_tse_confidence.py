@@ -10,11 +10,11 @@ import yaml
 
 from sepaudio import audio, load_model
 from sepaudio.cli import main
-from sepaudio.data import scan_speakers
-from sepaudio.models import ConvTasNet, TseNet
-from sepaudio.speaker import train_ivector_extractor
+from sepaudio.models import ConvTasNet
 from sepaudio.speaker.confidence import SpeakerVectors, confidence, kept_confusion, roc_auc
 from sepaudio.speaker.select import SelectExtractor
+
+from fakes import ivector_tse
 
 TCN = dict(channels=16, hidden=32, skip_channels=16, blocks=2, repeats=1)
 
@@ -22,12 +22,7 @@ TCN = dict(channels=16, hidden=32, skip_channels=16, blocks=2, repeats=1)
 @pytest.fixture(scope="module")
 def work(mini_speech, tmp_path_factory):
     folder = tmp_path_factory.mktemp("tse_confidence")
-    files = scan_speakers(mini_speech)
-    wavs = [audio.load(p)[0][0] for paths in files.values() for p in paths]
-    extractor = train_ivector_extractor(wavs, 8000, n_components=8, rank=8, tv_iterations=3, progress=False)
-    extractor.save(folder / "ivector.pt")
-    TseNet(ivector_dim=extractor.dim, n_filters=32, filter_length=32, stride=16, speaker_dim=8,
-           tcn=TCN).eval().save(folder / "tse.pt")
+    extractor, files = ivector_tse(folder, mini_speech, TCN, size=8, iterations=3)
     (folder / "blind").mkdir()  # away from ivector.pt: --select then needs --ivector-model
     ConvTasNet(n_src=2, n_filters=32, filter_length=32, stride=16, tcn=TCN).eval().save(folder / "blind" / "blind.pt")
     a, b = (sorted(paths) for paths in list(files.values())[:2])

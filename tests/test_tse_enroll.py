@@ -9,24 +9,18 @@ import torch
 
 from sepaudio import audio
 from sepaudio.cli import main
-from sepaudio.data import scan_speakers
-from sepaudio.models import TseNet
-from sepaudio.speaker import train_ivector_extractor
 from sepaudio.speaker.enrollment import load_enrollment, parse_enrollment
 
-TINY = dict(n_filters=32, filter_length=32, stride=16, speaker_dim=8,
-            tcn=dict(channels=16, hidden=32, skip_channels=16, blocks=2, repeats=1))
+from fakes import ivector_tse
+
+TINY_TCN = dict(channels=16, hidden=32, skip_channels=16, blocks=2, repeats=1)
 
 
 @pytest.fixture(scope="module")
 def work(mini_speech, tmp_path_factory):
     """An (untrained) i-vector TseNet with its extractor in its folder, a mixture of two speakers, enrollments."""
     folder = tmp_path_factory.mktemp("tse_enroll")
-    files = scan_speakers(mini_speech)
-    wavs = [audio.load(p)[0][0] for paths in files.values() for p in paths]
-    extractor = train_ivector_extractor(wavs, 8000, n_components=4, rank=4, tv_iterations=1, progress=False)
-    extractor.save(folder / "ivector.pt")
-    TseNet(ivector_dim=extractor.dim, **TINY).eval().save(folder / "tse.pt")
+    _, files = ivector_tse(folder, mini_speech, TINY_TCN)
     a, b = (sorted(paths) for paths in list(files.values())[:2])
     first, second = audio.load(a[0])[0][0], audio.load(b[0])[0][0]
     n = min(len(first), len(second))
