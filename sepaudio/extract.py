@@ -97,7 +97,7 @@ def _load_selector(path, ivector_model, device, precision, select):
 
 
 def enrollment_embedding(model: TseNet, enrollment: Any, ivectors: IVectorExtractor | None = None,
-                         sample_rate: int | None = None) -> torch.Tensor:
+                         sample_rate: int | None = None, names: list[str] | None = None) -> torch.Tensor:
     """The speaker vector of an enrollment (resampled to the model's rate with a note): the one code path of
     ``sepaudio extract`` and ``TseNet.extract`` (:meth:`~sepaudio.models.TseNet.speaker_vector`).
 
@@ -107,6 +107,7 @@ def enrollment_embedding(model: TseNet, enrollment: Any, ivectors: IVectorExtrac
             ``(channels, time)``), or a list of them (their vectors averaged).
         ivectors: the i-vector extractor of an i-vector model (``None``: ``model.ivector_extractor``).
         sample_rate: of an array or tensor (``None``: the model's).
+        names: how warnings and errors name the enrollments (default: their paths, or "enrollment").
 
     Returns:
         ``(1, speaker_dim)`` on the model's device.
@@ -116,7 +117,7 @@ def enrollment_embedding(model: TseNet, enrollment: Any, ivectors: IVectorExtrac
             ``RELIABLE_SECONDS`` gives a warning: its speaker vector is unreliable).
         ModelFileError: an i-vector model without a fitting i-vector extractor.
     """
-    return model.speaker_vector(enrollment, sample_rate, ivectors)
+    return model.speaker_vector(enrollment, sample_rate, ivectors, names=names)
 
 
 def extract_file(model: TseNet | SelectExtractor, mixture: str | os.PathLike, enrollment: Any,
@@ -144,7 +145,7 @@ def extract_file(model: TseNet | SelectExtractor, mixture: str | os.PathLike, en
              for e in (enrollment if _several(enrollment) else [enrollment])]
     check_outputs([out_path], [mixture, *(spec.path for spec in specs)])
     wavs = [load_enrollment(spec, model.sample_rate) for spec in specs]
-    embedding = enrollment_embedding(model, wavs, ivectors, model.sample_rate)
+    embedding = enrollment_embedding(model, wavs, ivectors, model.sample_rate, [str(spec) for spec in specs])
     device = embedding.device
     vectors = _vectors(model, ivectors)
     meter = ConfidenceMeter(vectors, vectors.mean(wavs), model.sample_rate)

@@ -111,6 +111,28 @@ def test_extraction_with_enrollment_attention_streams():
     assert (online - offline).abs().max() < 1e-5
 
 
+def test_shared_modules_keep_the_depth_with_one_modules_weights(tmp_path):
+    torch.manual_seed(0)
+    plain, shared = tiny_sep(causal=True), tiny_sep(causal=True, share=True)
+    one_module = module_params(TINY["channels"], TINY["kernel_sizes"], TINY["groups"])
+    assert plain.num_parameters - shared.num_parameters == (TINY["modules"] - 1) * one_module
+    masker = shared.masker
+    assert masker.conv_modules[0] is masker.conv_modules[1] and len(masker.conv_modules) == TINY["modules"]
+    tse = tiny_tse(share=True).masker  # attention modules are shared too
+    assert tse.attentions[0] is tse.attentions[1]
+    wav = torch.randn(1, 900)
+    with torch.no_grad():
+        offline = shared(wav)
+    streamer = shared.streamer()
+    online = torch.cat([streamer(chunk) for chunk in wav.split(100, -1)] + [streamer.flush()], -1)
+    assert (online - offline).abs().max() < 1e-5
+    shared.save(tmp_path / "shared.pt")
+    loaded = load_model(tmp_path / "shared.pt").eval()
+    assert loaded.masker.conv_modules[0] is loaded.masker.conv_modules[1]
+    with torch.no_grad():
+        assert torch.equal(loaded(wav), offline)
+
+
 def test_non_causal_does_not_stream():
     with pytest.raises(ValueError, match="not causal"):
         tiny_sep().streamer()
@@ -172,6 +194,7 @@ def test_tiny_training_lowers_the_loss():
     ({"attention_kernel": 4}, "attention_kernel"),
     ({"kernel_sizes": [3, 3, 3]}, "kernel_sizes"),
     ({"depth": 2}, "depth"),
+    ({"share": "yes"}, "share"),
 ])
 def test_bad_arguments_are_refused(fields, name):
     with pytest.raises(ConfigError, match=name.replace("[", r"\[")):

@@ -37,7 +37,7 @@ class SliceNetTasNet(EncoderMaskerDecoder):
         stride: the encoder's hop (default L/2).
         mask_act: ``sigmoid`` | ``relu`` | ``softmax``.
         slicenet: fields of :class:`~sepaudio.nn.slicenet.SliceNetConfig` (channels, kernel_sizes, dilations,
-            modules, groups, attention_kernel, causal).
+            modules, groups, attention_kernel, causal, share).
 
     Shape:
         ``(batch, time)`` -> ``(batch, n_src, time)``.

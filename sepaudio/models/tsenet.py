@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -155,7 +155,7 @@ class TseNet(EncoderMaskerDecoder):
         return self.speaker_net(self.encoder(self.pad(enrollment).unsqueeze(1)))
 
     def speaker_vector(self, enrollment: Any, sample_rate: int | None = None,
-                       ivector_extractor: Any = None) -> torch.Tensor:
+                       ivector_extractor: Any = None, *, names: Sequence[str] | None = None) -> torch.Tensor:
         """The speaker vector of enrollment recordings of the target speaker, as :meth:`embed` gives it (without
         gradients, in eval mode); the vectors of a list of enrollments are averaged.
 
@@ -163,6 +163,7 @@ class TseNet(EncoderMaskerDecoder):
             enrollment: a path, numpy array or tensor (as :meth:`extract` takes), or a list of them.
             sample_rate: of arrays and tensors (``None``: the model's); paths know their own.
             ivector_extractor: for an i-vector model; ``None``: :attr:`ivector_extractor`.
+            names: how messages name the enrollments (e.g. their files; default: the path, or "enrollment").
 
         Returns:
             ``(1, speaker_dim)`` (``(batch, speaker_dim)`` for a batched enrollment) on the model's device.
@@ -182,7 +183,8 @@ class TseNet(EncoderMaskerDecoder):
         for k, item in enumerate(items):
             name = "enrollment" if len(items) == 1 else f"enrollment {k + 1} of {len(items)}"
             wav, _ = to_model(item, self.sample_rate, sample_rate, name)
-            check_enrollment(wav, self.sample_rate, str(item) if isinstance(item, (str, os.PathLike)) else name)
+            check_enrollment(wav, self.sample_rate, names[k] if names else
+                             str(item) if isinstance(item, (str, os.PathLike)) else name)
             with eval_mode(self), torch.no_grad():
                 speaker = wav.to(device) if extractor is None else \
                     extractor.extract(list(wav.to(extractor.device))).to(device)

@@ -52,6 +52,8 @@ class SliceNetConfig:
         groups: super-separable groups of the grouped steps (1: depthwise separable everywhere).
         attention_kernel: kernel of the two steps before an attention (the paper: 5, dilations 1 and 4).
         causal: pad on the past side only (a streamable network).
+        share: MiTAS-style weight sharing: one convolution module (and one attention module) applied ``modules``
+            times, so the depth stays and the weights are those of one module.
 
     Raises:
         ConfigError: naming the field, for a non-positive size, ``groups`` not dividing ``channels``, kernels and
@@ -66,8 +68,12 @@ class SliceNetConfig:
     groups: int = 1
     attention_kernel: int = 5
     causal: bool = False
+    share: bool = False
 
     def __post_init__(self):
+        for name in ("causal", "share"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"slicenet.{name} must be true or false, got {getattr(self, name)!r}")
         for name in ("kernel_sizes", "dilations"):
             value = getattr(self, name)
             if isinstance(value, int) or not isinstance(value, Sequence) or not value:
@@ -261,10 +267,11 @@ class SliceNetMasker(nn.Module):
                                      if cond_dim else [])
         self.fuse_proj = nn.ModuleList([nn.Conv1d(channels + cond_dim, channels, 1) for _ in range(config.modules)]
                                        if cond_dim and fusion == "concat" else [])
+        distinct, repeats = (1, config.modules) if config.share else (config.modules, 1)
         self.conv_modules = nn.ModuleList([ConvModule(channels, config.kernel_sizes, config.dilations, config.groups,
-                                                  config.causal) for _ in range(config.modules)])
+                                                      config.causal) for _ in range(distinct)] * repeats)
         self.attentions = nn.ModuleList([SliceNetAttention(channels, source_channels, config.attention_kernel,
-                                                           config.causal) for _ in range(config.modules)]
+                                                           config.causal) for _ in range(distinct)] * repeats
                                         if source_channels else [])
         self.output_prelu = nn.PReLU()
         self.output_conv = nn.Conv1d(channels, in_channels * n_src, 1)

@@ -52,8 +52,8 @@ class SelectExtractor(nn.Module):
         self.registered_name = f"{separator.registered_name}+select_ivector"
         self.num_parameters = separator.num_parameters
 
-    def speaker_vector(self, enrollment: Any, sample_rate: int | None = None, ivector_extractor: Any = None
-                       ) -> torch.Tensor:
+    def speaker_vector(self, enrollment: Any, sample_rate: int | None = None, ivector_extractor: Any = None, *,
+                       names: Any = None) -> torch.Tensor:
         """The mean unit-length i-vector of an enrollment or a list of them (as ``TseNet.speaker_vector`` takes).
 
         Shape: -> ``(1, dim)``.
