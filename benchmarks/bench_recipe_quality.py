@@ -94,7 +94,7 @@ def run(command: list[str], cwd: Path, log: Path) -> None:
 
 
 def measure(recipe: str, seeds: list[int], epochs: int, batches: int, work: Path,
-            conf_name: str = DEFAULT_CONF) -> dict:
+            conf_name: str = DEFAULT_CONF, extra: tuple[str, ...] = ()) -> dict:
     """Prepare ``recipe``'s data in ``work/recipe`` (once) and train and score one model of its ``conf_name`` per
     seed.
 
@@ -114,7 +114,7 @@ def measure(recipe: str, seeds: list[int], epochs: int, batches: int, work: Path
     for seed in seeds:
         overrides = [f"exp_dir=exp/{runs}_seed{seed}", f"seed={seed}", f"trainer.max_epochs={epochs}",
                      f"trainer.limit_train_batches={batches}", "trainer.enable_progress_bar=false",
-                     *budget["overrides"]]
+                     *budget["overrides"], *extra]
         exp = folder / f"exp/{runs}_seed{seed}"
         if (exp / "model.pt").exists():  # an interrupted run (last.ckpt only) resumes
             raise SystemExit(f"bench_recipe_quality: {exp} holds a finished run, perhaps of other code; give another "
@@ -213,6 +213,9 @@ def main() -> None:
                         help="the config file of each recipe to train (e.g. conf_slicenet.yml; default conf.yml)")
     parser.add_argument("--inference", action="store_true",
                         help="measure inference RTF and peak memory against conf.yml's model instead of training")
+    parser.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override of every training and evaluation, e.g. model.args.n_speakers=32 "
+                             "(conf_slicenet.yml of tse_mini on the benchmark's smaller corpus)")
     parser.add_argument("--json", type=Path, help="also write the figures measured to this JSON file")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "sepaudio_bench_quality",
                         help="folder for the data and runs (reused: the data is prepared once)")
@@ -236,7 +239,7 @@ def main() -> None:
     print(f"{machine()}; threads per process {os.environ.get('OMP_NUM_THREADS', '1')}; commit {commit()}")
     baseline = json.loads(args.baseline.read_text()) if args.baseline.is_file() else None
     results = {recipe: measure(recipe, args.seeds, args.epochs or BUDGETS[recipe]["epochs"],
-                               args.batches or BUDGETS[recipe]["batches"], args.work, args.conf)
+                               args.batches or BUDGETS[recipe]["batches"], args.work, args.conf, tuple(args.extra))
                for recipe in args.recipes}
     dropped = [recipe for recipe, now in results.items() if compare(recipe, now, baseline)]
     if args.json:
