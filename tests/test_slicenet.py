@@ -133,6 +133,17 @@ def test_shared_modules_keep_the_depth_with_one_modules_weights(tmp_path):
         assert torch.equal(loaded(wav), offline)
 
 
+def test_confidence_of_an_attending_extractor_uses_one_vector_per_recording():
+    from sepaudio.speaker.confidence import SpeakerVectors, item_confidence
+
+    torch.manual_seed(0)
+    tse, wav = tiny_tse(), torch.randn(2, 900)
+    vectors = SpeakerVectors.for_model(tse)
+    assert vectors(wav).shape == (2, 8)
+    item = {"mixture": wav[0], "enrollment": torch.randn(700)}
+    assert -2.0 <= item_confidence(vectors, tse(wav[:1], item["enrollment"][None])[0, 0], item) <= 2.0
+
+
 def test_non_causal_does_not_stream():
     with pytest.raises(ValueError, match="not causal"):
         tiny_sep().streamer()

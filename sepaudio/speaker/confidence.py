@@ -61,14 +61,16 @@ class SpeakerVectors:
 
     @torch.no_grad()
     def __call__(self, wavs: torch.Tensor) -> torch.Tensor:
-        """Shape: ``(batch, time)`` -> ``(batch, dim)`` on the CPU."""
+        """Shape: ``(batch, time)`` -> ``(batch, dim)`` on the CPU (frame embeddings averaged over their frames)."""
         if self.extractor is not None:
             return self.extractor.extract(list(wavs.to(self.extractor.device))).cpu()
         device = next(self.model.parameters()).device
         was = self.model.training
         self.model.eval()
         try:
-            return self.model.embed(wavs.to(device)).cpu()
+            vectors = self.model.embed(wavs.to(device))
+            # an attending masker's embedding keeps the enrollment's frames: their mean is its speaker vector
+            return (vectors.mean(-1) if vectors.dim() == 3 else vectors).cpu()
         finally:
             self.model.train(was)
 
