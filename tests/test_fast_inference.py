@@ -126,14 +126,23 @@ def test_bf16_refused_on_a_cpu_without_it(tmp_path, monkeypatch, capsys):
     from sepaudio import cli
 
     monkeypatch.setattr(fast_tcn, "cpu_has_bf16", lambda: False)
-    model = randomized(ConvTasNet(**SMALL, tcn=TCN)).fast("fp32")
-    with pytest.raises(ConfigError, match=r"no bfloat16 instructions.*--precision fp32"):
-        model.fast("bf16")
+    check_refused(randomized(ConvTasNet(**SMALL, tcn=TCN)), "bf16", r"no bfloat16 instructions", tmp_path, capsys)
+
+
+def check_refused(model, precision: str, reason: str, tmp_path, capsys) -> None:
+    """``fast(precision)`` and ``separate --precision`` are refused naming ``reason`` and fp32; the model keeps its
+    fp32 fused path and nothing is written."""
+    import soundfile
+
+    from sepaudio import cli
+
+    model = model.fast("fp32")
+    with pytest.raises(ConfigError, match=reason + r".*--precision fp32"):
+        model.fast(precision)
     assert model._fast_masker is not None and model._fast_masker.dtype == torch.float32
     model.save(tmp_path / "m.pt")
-    import soundfile
     soundfile.write(tmp_path / "mix.wav", torch.randn(800).numpy() * 0.1, 8000)
     assert cli.main(["separate", "--model", str(tmp_path / "m.pt"), str(tmp_path / "mix.wav"), "-o",
-                     str(tmp_path / "out"), "--precision", "bf16"]) != 0
+                     str(tmp_path / "out"), "--precision", precision]) != 0
     assert "--precision fp32" in capsys.readouterr().err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -10,7 +10,7 @@ from sepaudio import cli
 from sepaudio.errors import ConfigError
 from sepaudio.models import ConvTasNet, MiTAS, TseNet
 from sepaudio.nn import fast_tcn
-from test_fast_inference import SMALL, TCN, randomized
+from test_fast_inference import SMALL, TCN, check_refused, randomized
 
 #: error energy of int8 against the plain output, in dB of the output's energy. Measured on these randomized models
 #: at 37 to 8000 samples (AVX2, 7-bit activations): -33.5 dB at worst, -35 to -47 dB typically (-20.5 dB on a
@@ -71,16 +71,7 @@ def test_int8_refused_without_kernels(tmp_path, monkeypatch, capsys):
     """Where oneDNN's int8 kernels are missing, ``fast("int8")`` and ``--precision int8`` name fp32; a refused call
     leaves the model as it was."""
     monkeypatch.setattr(fast_tcn, "cpu_has_int8", lambda: False)
-    model = ConvTasNet(**SMALL, tcn=TCN).eval().fast("fp32")
-    with pytest.raises(ConfigError, match=r"no oneDNN int8 kernels.*--precision fp32"):
-        model.fast("int8")
-    assert model._fast_masker is not None and model._fast_masker.dtype == torch.float32
-    model.save(tmp_path / "m.pt")
-    soundfile.write(tmp_path / "mix.wav", torch.randn(800).numpy() * 0.1, 8000)
-    assert cli.main(["separate", "--model", str(tmp_path / "m.pt"), str(tmp_path / "mix.wav"), "-o",
-                     str(tmp_path / "out"), "--precision", "int8"]) != 0
-    assert "--precision fp32" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    check_refused(ConvTasNet(**SMALL, tcn=TCN).eval(), "int8", r"no oneDNN int8 kernels", tmp_path, capsys)
 
 
 def test_int8_refused_on_a_gpu(monkeypatch):
