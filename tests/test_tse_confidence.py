@@ -10,6 +10,7 @@ import yaml
 
 from sepaudio import audio, load_model
 from sepaudio.cli import main
+from sepaudio.extract import DEFAULT_MIN_CONFIDENCE
 from sepaudio.models import ConvTasNet
 from sepaudio.speaker.confidence import SpeakerVectors, confidence, kept_confusion, roc_auc
 from sepaudio.speaker.select import SelectExtractor
@@ -53,7 +54,10 @@ def test_the_confidence_says_which_talker_was_returned(work):
     right = float(confidence(est, res, enrolled[0]))
     wrong_est, wrong_res = vectors(torch.stack([work["second"], mixture - work["second"]]))
     wrong = float(confidence(wrong_est, wrong_res, enrolled[0]))
-    assert right > 0 > wrong
+    blend_est, blend_res = vectors(torch.stack([mixture / 2, mixture / 2]))  # both voices in each half
+    blend = float(confidence(blend_est, blend_res, enrolled[0]))
+    assert 0 <= blend < DEFAULT_MIN_CONFIDENCE < right and wrong < right / 2, (right, wrong, blend)
+    assert float(confidence(est, res, est[0])) > float(confidence(est, res, res[0]))  # the enrollment's side
 
 
 def test_select_returns_the_output_nearest_the_enrollment(work):
@@ -77,7 +81,7 @@ def test_extract_with_select_writes_one_of_the_blind_outputs_and_its_confidence(
     assert main([*args, "--ivector-model", str(d / "ivector.pt"), "--min-confidence", "2.5"]) == 0
     assert "is below --min-confidence 2.5" in capsys.readouterr().err  # the warning line
     report = json.loads((d / "sel.confidence.json").read_text())
-    assert report["accepted"] is False and -2 <= report["confidence"] <= 2
+    assert report["accepted"] is False and 0 <= report["confidence"] < 2
     blind = load_model(d / "blind" / "blind.pt").eval()
     outputs = blind.separate(d / "mix.wav")
     got = audio.load(d / "sel.wav")[0][0]

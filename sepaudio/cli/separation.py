@@ -63,10 +63,10 @@ def add_extract(sub) -> None:
     p.add_argument("--select", choices=["ivector"],  # sepaudio.speaker.select.SELECTIONS (not imported: torch)
                    help="separate, then select: --model is a blind separator, and the extraction is its output "
                         "whose i-vector is nearest (cosine) the enrollment's")
-    p.add_argument("--min-confidence", type=float, default=0.0, metavar="C",  # extract.DEFAULT_MIN_CONFIDENCE
-                   help="warn of an extraction whose confidence (cos(estimate, enrollment) - cos(mixture - "
-                        "estimate, enrollment) of speaker vectors, in [-2, 2]) is below C "
-                        "(0: the estimate is no nearer the enrollment than what it left out)")
+    p.add_argument("--min-confidence", type=float, default=0.01, metavar="C",  # extract.DEFAULT_MIN_CONFIDENCE
+                   help="warn of an extraction whose confidence is below C (0.01). The confidence, in [0, 2): how "
+                        "far apart the speaker vectors of the estimate and of what it left out are, times how surely "
+                        "the enrollment sides with the estimate")
     add_processing_options(p)
     add_stream_options(p, "--mixture is a file or - (raw PCM on stdin), -o a file or - (raw PCM on stdout); the "
                           "enrollment is read once")

@@ -7,7 +7,11 @@ enough for an enrollment recording to tell them apart, and utterances of one spe
 """
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
+import types
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -137,12 +141,36 @@ def make_mini_speech_corpus(
     # Stamped first: an interrupted run leaves this corpus's stamp and whole files (each written atomically), and
     # the next call writes only the missing ones (every file is a function of its seed).
     mark_generated(root, params)
-    for i, name in enumerate(tqdm(names, desc="mini speech corpus", unit="speaker")):
-        traits = speaker_traits(i, n_speakers, seed)
-        for k, path in enumerate(files[name]):
-            rng = np.random.default_rng([seed, i, k])
-            length = seconds * rng.uniform(0.8, 1.2)
-            if not path.is_file():
-                audio.save(path, torch.from_numpy(synthesize_utterance(traits, length, sample_rate, rng)),
-                           sample_rate)
+    jobs = [(i, n_speakers, seed, [k for k, p in enumerate(files[name]) if not p.is_file()], seconds, sample_rate)
+            for i, name in enumerate(names)]
+    with _pool(_pool_size() if len(jobs) >= 8 else 1) as pool:
+        for i, made in tqdm(pool.map(_speaker_utterances, jobs), total=len(jobs), desc="mini speech corpus",
+                            unit="speaker"):
+            for k, wav in made:
+                audio.save(files[names[i]][k], torch.from_numpy(wav), sample_rate)
     return files
+
+
+def _speaker_utterances(job: tuple) -> tuple[int, list[tuple[int, np.ndarray]]]:
+    """The utterances ``ks`` of speaker ``i`` (a worker's share of :func:`make_mini_speech_corpus`)."""
+    i, n_speakers, seed, ks, seconds, sample_rate = job
+    traits = speaker_traits(i, n_speakers, seed)
+    made = []
+    for k in ks:
+        rng = np.random.default_rng([seed, i, k])
+        made.append((k, synthesize_utterance(traits, seconds * rng.uniform(0.8, 1.2), sample_rate, rng)))
+    return i, made
+
+
+def _pool_size() -> int:
+    """Processes for a corpus of many speakers: the cores this process may use, at most 8."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(cores, 8)
+
+
+def _pool(workers: int):
+    """Processes that synthesise in parallel (numpy only; the parent writes the files), or in this process."""
+    if workers < 2:
+        return contextlib.nullcontext(types.SimpleNamespace(map=map))
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))

@@ -20,6 +20,7 @@ from sepaudio import audio
 from sepaudio.cli import main as sepaudio
 from sepaudio.data import scan_speakers
 from sepaudio.data.speakers import read_speaker_list
+from sepaudio.extract import DEFAULT_MIN_CONFIDENCE
 from sepaudio.fileio import write_text
 from sepaudio.metrics import si_sdr
 
@@ -32,7 +33,8 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--speakers", required=True, help="file naming the speakers to pair, one per line")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--min-confidence", type=float, default=0.0, help="flag extractions below it (0)")
+    parser.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
+                        help=f"flag extractions below it ({DEFAULT_MIN_CONFIDENCE:g})")
     args = parser.parse_args()
     files = scan_speakers(args.root)
     names = read_speaker_list(args.speakers)
@@ -70,7 +72,8 @@ def main() -> None:
             results.append({"mixture": folder.name, "enrolled": pair[k], "other": pair[1 - k],
                             "si_sdr_vs_enrolled": vs[k], "si_sdr_vs_other": vs[1 - k], "correct": vs[k] > vs[1 - k],
                             "confidence": confidence[(folder / f"extracted_{tag}.wav").resolve()],
-                            "flagged": confidence[(folder / f"extracted_{tag}.wav").resolve()] < args.min_confidence})
+                            "flagged": confidence[(folder / f"extracted_{tag}.wav").resolve()] < args.min_confidence,
+                            "min_confidence": args.min_confidence})
     write_text(out / "conditioning.json", json.dumps(results, indent=2) + "\n")
     wrong = [r for r in results if not r["correct"]]
     print(f"conditioning check: {len(results) - len(wrong)} of {len(results)} extractions returned the enrolled "

@@ -28,8 +28,8 @@ def main() -> None:
              "| mixtures | n | " + " | ".join(n for _, n in columns) + " |", "|---|---:|" + "---:|" * len(columns)]
     lines += [f"| {splits[split]} | {s['n']} | " + " | ".join(_cell(k, s.get(k)) for k, _ in columns) + " |"
               for split, s in summaries.items()]
-    lines += ["", "Confidence of an extraction: cos(estimate, enrollment) - cos(mixture - estimate, enrollment) of "
-              "i-vectors; the AUC is how well it tells right talkers from wrong ones, and the last column the "
+    lines += ["", "Confidence of an extraction: (1 - cos(estimate, residual)) * sigmoid(8 (cos(estimate, enrollment) - "
+              "cos(residual, enrollment))) of i-vectors, the residual being the mixture minus the estimate; the AUC is how well it tells right talkers from wrong ones, and the last column the "
               "confusion rate among the 90 % of extractions with the highest confidence (the accept rate of a "
               "threshold at the 10th percentile).", ""]
     by_pitch = model_dir / "eval_test" / "confusion_by_pitch.md"
@@ -48,7 +48,7 @@ def main() -> None:
                   f"extracted with each one's enrollment in turn; {right} of {len(rows)} extractions returned the "
                   f"enrolled speaker. SI-SDR (dB) of the extraction against the enrolled speaker (row) when mixed with "
                   f"the other (column); a cross marks a wrong talker (closer to the other speaker), a question mark "
-                  f"an extraction flagged by its confidence (below 0; {sum(r.get('flagged', 0) for r in rows)} "
+                  f"an extraction flagged by its confidence (below {rows[0]['min_confidence']:g}; {sum(r.get('flagged', 0) for r in rows)} "
                   f"flagged, {sum(r.get('flagged', 0) and not r['correct'] for r in rows)} of them wrong):", "",
                   "| enrolled \\ other | " + " | ".join(speakers) + " |", "|---|" + "---:|" * len(speakers)]
         for a in speakers:
