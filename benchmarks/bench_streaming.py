@@ -6,6 +6,9 @@ with the reference step (``precision=None``: one small torch call per layer) and
 load on a shared machine falls on all of them alike. Prints the median and 95th-percentile compute time per hop
 (CPU time of the thread) and the real-time factor (CPU time / audio time; below 1 keeps up with the stream).
 
+With ``--onnx`` (default where onnx and onnxruntime are installed) the reference step exported to ONNX
+(``sepaudio export --stream``) runs beside them under onnxruntime on one thread, fed the same whole strides per hop.
+
 Two floors for the fused step, on the same weights and hops:
 
 - ``1x1 GEMM floor``: the bare ``torch.mm`` calls of one step's 1x1 convolutions (the shapes the fused step runs:
@@ -21,8 +24,10 @@ them. Usage:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -76,13 +81,43 @@ def gemm_floor_ms(fast, hop: int, hops: int) -> float:
     return total / hops / 1000
 
 
-def bench(model: TseNet, hop: int, seconds: float, warmup: float, precisions: list[str]) -> dict:
+class OnnxStep:
+    """The exported reference step under onnxruntime (one thread), called per hop on the whole strides that have
+    arrived (as :class:`~sepaudio.nn.streaming.Streamer` does; the audio itself does not matter for time)."""
+
+    def __init__(self, model: TseNet, cond: torch.Tensor, folder: str):
+        import onnxruntime
+
+        from sepaudio.export import export
+        from sepaudio.nn.streaming import StreamingStep
+
+        path = export(model, Path(folder) / "step.onnx", "onnx", streaming=True)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.names = [arg.name for arg in self.session.get_inputs()]
+        step = StreamingStep(model)
+        self.stride, self.cond = step.stride, cond.numpy()
+        self.state, self.pending = [s.numpy() for s in step.initial_state(1)], 0
+
+    def __call__(self, chunk: torch.Tensor) -> None:
+        frames, self.pending = divmod(self.pending + chunk.shape[-1], self.stride)
+        if frames:
+            wav = torch.randn(1, frames * self.stride).numpy()
+            out = self.session.run(None, dict(zip(self.names, [wav, self.cond, *self.state])))
+            self.state = out[1:]
+
+
+def bench(model: TseNet, hop: int, seconds: float, warmup: float, precisions: list[str], onnx: bool) -> dict:
     rate = model.sample_rate
     ivector = torch.randn(1, model.model_args["ivector_dim"])
     with torch.inference_mode():
         cond = model.embed(ivector)
         streamers = {"reference": model.streamer(cond, precision=None),
                      **{f"fused {p}": model.streamer(cond, precision=p) for p in precisions}}
+        folder = tempfile.TemporaryDirectory()
+        if onnx:
+            streamers["reference exported, onnxruntime"] = OnnxStep(model, cond, folder.name)
         for chunk in torch.randn(int(warmup * rate)).split(hop):
             for streamer in streamers.values():
                 streamer(chunk)
@@ -100,12 +135,14 @@ def bench(model: TseNet, hop: int, seconds: float, warmup: float, precisions: li
             model.extract_embedded(x, cond)
             offline[name] = (time.thread_time() - start) / seconds
         model.fast(None)
+    folder.cleanup()
     ms = lambda times, q: 1000 * sorted(times)[int(q * (len(times) - 1))]  # noqa: E731
     rows = {name: {"cpu_ms": ms(t, 0.5), "cpu_p95_ms": ms(t, 0.95), "rtf": sum(t) / (len(t) * hop / rate)}
             for name, t in cpu.items()}
     floor = gemm_floor_ms(streamers["fused fp32"].fast, hop, 200) if "fused fp32" in streamers else float("nan")
     rows["1x1 GEMM floor (fp32)"] = {"cpu_ms": floor, "cpu_p95_ms": float("nan"), "rtf": floor / (1000 * hop / rate)}
-    return {"rows": rows, "latency_ms": 1000 * streamers["reference"].latency(hop) / rate, "offline": offline}
+    latency = 1000 * streamers["reference"].latency(hop) / rate
+    return {"rows": rows, "latency_ms": latency, "offline": offline}
 
 
 def main() -> None:
@@ -118,6 +155,9 @@ def main() -> None:
     supported = ["fp32", *(["int8"] if cpu_has_int8() else []), *(["bf16"] if cpu_has_bf16() else [])]
     parser.add_argument("--precisions", nargs="+", choices=["fp32", "bf16", "int8"], default=supported,
                         help=f"of the fused step (default: those this CPU runs, {' '.join(supported)})")
+    have_onnx = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
+    parser.add_argument("--onnx", action=argparse.BooleanOptionalAction, default=have_onnx,
+                        help="also time the exported step under onnxruntime (default: where installed)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     x = torch.randn(64)
@@ -130,7 +170,8 @@ def main() -> None:
     for name in args.models:
         model = build(name)
         for hop_ms in args.hops_ms:
-            r = bench(model, round(hop_ms * model.sample_rate / 1000), args.seconds, args.warmup, args.precisions)
+            r = bench(model, round(hop_ms * model.sample_rate / 1000), args.seconds, args.warmup, args.precisions,
+                      args.onnx)
             offline = f"{r['offline']['plain']:.3f} / {r['offline']['fast fp32']:.3f}"
             for step, row in r["rows"].items():
                 print(f"| {name} | {model.num_parameters:,} | {hop_ms:g} | {r['latency_ms']:.1f} | {step} | "
