@@ -12,8 +12,10 @@ it computes in a ``(batch * frames, channels)`` layout:
 - the bottleneck writes that state at once (zero rows for the skip part);
 - cLN is a handful of small ops on ``(batch, frames)`` statistics plus one normalization pass; cwLN is
   ``F.layer_norm``;
-- the causal depthwise convolution is ``P`` multiply-adds over one concatenation of its cached past and the new
-  frames, and the cache is a view of that concatenation (no slice copy); norm1's affine is folded into its kernel;
+- the causal depthwise convolution is ``P`` multiply-adds over views of a per-block buffer that the new frames are
+  written into after its cached past (no concatenation: with dilations up to 128 the past is hundreds of frames;
+  the last ``past`` frames move to the front only when the buffer is full); norm1's affine is folded into its
+  kernel;
 - encoder and decoder are matrix products on the frames (``unfold``) and an overlap-add.
 
 Precisions (:data:`~sepaudio.nn.fast_tcn.PRECISIONS`): ``fp32`` (equal to the reference step to float32 rounding),
@@ -22,6 +24,7 @@ Precisions (:data:`~sepaudio.nn.fast_tcn.PRECISIONS`): ``fp32`` (equal to the re
 """
 from __future__ import annotations
 
+import array
 import math
 from typing import List, Optional, Tuple
 
@@ -31,6 +34,9 @@ import torch.nn.functional as F
 from .fast_tcn import _MASK_ATTRS, PRECISIONS, _QLinear
 
 __all__ = ["FastStreamingStep", "fusable"]
+
+#: frames of room after the past in a depthwise buffer (when full, the past moves to the front of a new one)
+ROOM = 128
 
 def fusable(step) -> bool:
     """Whether :class:`FastStreamingStep` runs ``step`` (a :class:`~sepaudio.nn.streaming.StreamingStep`): a TCN
@@ -108,19 +114,18 @@ class _Norm:
             return F.layer_norm(x, x.shape[-1:], self.weight, self.bias, self.eps), sums
         # each frame's mean and 1 / std over channels (layer_norm's statistics: one fast op; var_mean is slower)
         _, mean, rstd = torch.native_layer_norm(x, x.shape[-1:], None, None, self.eps)
-        scales, shifts, new_sums = [], [], []
+        scales, shifts, new_sums = array.array("f"), array.array("f"), []
         for (total, power), means, rstds in zip(sums, mean.tolist(), rstd.tolist()):
-            row_scale, row_shift = [], []
             for seen, ((m,), (r,)) in enumerate(zip(means, rstds), count + 1):
                 total, power = total + m, power + 1.0 / (r * r) - self.eps + m * m
                 mu = total / seen
-                rstd = 1.0 / math.sqrt(max(power / seen - mu * mu, 0.0) + self.eps)
-                row_scale.append([rstd])
-                row_shift.append([-mu * rstd])
-            scales.append(row_scale)
-            shifts.append(row_shift)
+                scale = 1.0 / math.sqrt(max(power / seen - mu * mu, 0.0) + self.eps)
+                scales.append(scale)
+                shifts.append(-mu * scale)
             new_sums.append((total, power))
-        y = torch.addcmul(torch.tensor(shifts), x, torch.tensor(scales))
+        scales.extend(shifts)  # one buffer, one tensor (torch.tensor of a list costs more than the rest together)
+        scale, shift = torch.frombuffer(scales, dtype=torch.float32).view(2, *x.shape[:2], 1).unbind(0)
+        y = torch.addcmul(shift, x, scale)
         if self.weight is not None:
             y = torch.addcmul(self.bias, y, self.weight)
         return y, new_sums
@@ -161,10 +166,16 @@ class _Block:
         self.out = _Linear(w_out * f32(block.norm2.weight), b_out, precision)
         offset += b_out + w_out @ f32(block.norm2.bias)
 
-    def __call__(self, state: torch.Tensor, channels: int, batch: int, cache: torch.Tensor, sums: list,
-                 count: int) -> Tuple[torch.Tensor, torch.Tensor, list]:
-        """Shape: state ``(batch * frames, channels + skip)``, cache ``(batch, past, hidden)`` -> new state, new
-        cache, new sums of norm1 and norm2."""
+    def initial_cache(self, batch: int) -> Tuple[torch.Tensor, int]:
+        """The depthwise buffer before the stream, ``(batch, past + ROOM, hidden)``, and where the next frame goes."""
+        buf = self.pad.to(self.dtype).expand(batch, self.past + ROOM, -1).contiguous()
+        return buf, self.past
+
+    def __call__(self, state: torch.Tensor, channels: int, batch: int, cache: Tuple[torch.Tensor, int], sums: list,
+                 count: int) -> Tuple[torch.Tensor, Tuple[torch.Tensor, int], list]:
+        """Shape: state ``(batch * frames, channels + skip)``, cache ``((batch, size, hidden), next frame)`` -> new
+        state, new cache (the same buffer, written after the old frames, or a new one), new sums of norm1 and
+        norm2."""
         x = state[:, :channels]
         if len(self.first) == 1:
             h = self.first[0](x)
@@ -172,13 +183,19 @@ class _Block:
             h = torch.cat([first(part) for first, part in zip(self.first, x.chunk(batch))])
         h, s1 = self.norm1(h.view(batch, -1, self.hidden), sums[0], count)
         frames = h.shape[1]
-        buf = torch.cat((cache, h if self.dtype == torch.float32 else h.to(self.dtype)), 1)
-        y = torch.addcmul(self.b_dw, buf[:, :frames], self.taps[0])
+        buf, pos = cache
+        if pos + frames > buf.shape[1]:  # full: a new buffer with the last ``past`` frames at its front
+            new = buf.new_empty(batch, self.past + max(ROOM, frames), self.hidden)
+            new[:, :self.past] = buf[:, pos - self.past:pos]
+            buf, pos = new, self.past
+        buf[:, pos:pos + frames] = h
+        start = pos - self.past  # output frame t reads frames start + t + k * dilation, k < P
+        y = torch.addcmul(self.b_dw, buf[:, start:start + frames], self.taps[0])
         for k in range(1, len(self.taps)):
-            y.addcmul_(buf[:, k * self.dilation:k * self.dilation + frames], self.taps[k])
+            y.addcmul_(buf[:, start + k * self.dilation:start + k * self.dilation + frames], self.taps[k])
         y, s2 = self.norm2(F.leaky_relu(y, self.a2, inplace=True), sums[1], count)
         state = self.out.add_into(y.view(-1, self.hidden).to(state.dtype), state)
-        return state, buf[:, frames:], [s1, s2]
+        return state, (buf, pos + frames), [s1, s2]
 
 
 class FastStreamingStep:
@@ -186,8 +203,9 @@ class FastStreamingStep:
     vector folded in, for inference (module doc).
 
     Its state has the same first two entries as the reference step's (encoder context, decoder tail), so
-    :class:`~sepaudio.nn.streaming.Streamer` drives either; the rest (frame count, norm sums, depthwise caches in
-    ``(batch, past, hidden)`` layout) is its own. Constant offsets (biases, norm shifts) never touch the state:
+    :class:`~sepaudio.nn.streaming.Streamer` drives either; the rest (frame count, norm sums, depthwise buffers)
+    is its own. A state is consumed: the step writes new frames into its depthwise buffers (past the frames the state
+    holds), so continue from the state it returns, not from an older one with other input. Constant offsets (biases, norm shifts) never touch the state:
     each block's first 1x1 takes the residual part of the sum so far in its bias, the output the skip part.
 
     Args:
@@ -230,11 +248,12 @@ class FastStreamingStep:
 
     def initial_state(self, batch: int = 1) -> list:
         """``[encoder context (batch, L - S), decoder tail (batch, n_src, L - S), frames seen (int), cLN running
-        sums [[(float, float)] * batch] * (1 + 2 * blocks), depthwise caches [(batch, past, hidden)] * blocks]``."""
+        sums [[(float, float)] * batch] * (1 + 2 * blocks), depthwise buffers [((batch, size, hidden), next frame)]
+        * blocks]``."""
         zeros = lambda *shape, dtype=torch.float32: torch.zeros(shape, dtype=dtype)  # noqa: E731
         return [zeros(batch, self.overlap), zeros(batch, self.n_src, self.overlap), 0,
                 [[(0.0, 0.0)] * batch for _ in range(1 + 2 * len(self.blocks))],
-                [blk.pad.to(self.dtype).expand(batch, blk.past, -1).contiguous() for blk in self.blocks]]
+                [blk.initial_cache(batch) for blk in self.blocks]]
 
     @torch.inference_mode()
     def __call__(self, chunk: torch.Tensor, state: list) -> Tuple[torch.Tensor, list]:
