@@ -162,7 +162,8 @@ def main() -> None:
     torch.set_num_threads(1)
     x = torch.randn(64)
     print(machine_line())
-    print(f"1 thread, {args.seconds:g} s streamed per row; one trivial op (x + 1) takes {median_us(lambda: x + 1, 2000):.1f} "
+    op_us = median_us(lambda: x + 1, 2000)
+    print(f"1 thread, {args.seconds:g} s streamed per row; one trivial op (x + 1) takes {op_us:.1f} "
           f"us of CPU time; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("| model | parameters | hop (ms) | latency (ms) | step | CPU per hop, median (ms) | p95 (ms) | RTF | "
           "offline RTF (plain / fast fp32) |")

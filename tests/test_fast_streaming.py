@@ -41,8 +41,8 @@ def _cond(model, batch):
     return model.embed(torch.randn(batch, 10)) if isinstance(model, TseNet) else None
 
 
-@pytest.mark.parametrize("name", ["conv_tasnet", "conv_tasnet_zero_gain", "mitas", "tsenet_concat_stack", "tsenet_film_block",
-                                  "tsenet_multiply_block", "tsenet_add_stack"])
+@pytest.mark.parametrize("name", ["conv_tasnet", "conv_tasnet_zero_gain", "mitas", "tsenet_concat_stack",
+                                  "tsenet_film_block", "tsenet_multiply_block", "tsenet_add_stack"])
 def test_fast_step_equals_reference_step(name):
     """Chunks of 1 to 200 frames (past the room of the depthwise buffers, ROOM = 128, more than once), two streams
     with different speakers: the reference step's output and the decoder tail it carries, to float32 rounding; the

@@ -5,13 +5,15 @@ Built once from a :class:`StreamingStep` (a snapshot of the model's weights) and
 it computes in a ``(batch * frames, channels)`` layout:
 
 - the speaker fusion (``concat``, ``add``, ``multiply``, ``film``) is folded into each block's first 1x1 (the
-  vector is fixed for the whole stream), which runs as one GEMM with its bias and PReLU fused (oneDNN, pre-packed);
-- every norm's affine that feeds a 1x1 (the input norm, each block's norm2) is folded into that 1x1's weight and
-  bias; the residual and skip 1x1 of a block are one GEMM whose post-op adds its output (and its bias) to one
-  ``(batch * frames, channels + skip_channels)`` state: no separate residual, skip or bias additions;
+  vector is fixed for the whole stream): one ``addmm`` (MKL; at a few rows per step oneDNN's pre-packed
+  ``_linear_pointwise`` costs ~50 us more per call) and an in-place PReLU;
+- every norm's affine that feeds a 1x1 (the input norm, each block's norm2) is folded into that 1x1's weight; the
+  residual and skip 1x1 of a block are one ``addmm_`` into one ``(batch * frames, channels + skip_channels)``
+  state: no separate residual, skip or bias additions (constant offsets ride in the next first 1x1's bias; the
+  skip part's is added once, before the output PReLU);
 - the bottleneck writes that state at once (zero rows for the skip part);
-- cLN is a handful of small ops on ``(batch, frames)`` statistics plus one normalization pass; cwLN is
-  ``F.layer_norm``;
+- cLN: each frame's statistics from one ``native_layer_norm``, running sums and per-frame scale / shift as Python
+  scalars, one ``addcmul``; cwLN is ``F.layer_norm``;
 - the causal depthwise convolution is ``P`` multiply-adds over views of a per-block buffer that the new frames are
   written into after its cached past (no concatenation: with dilations up to 128 the past is hundreds of frames;
   the last ``past`` frames move to the front only when the buffer is full); norm1's affine is folded into its
@@ -94,8 +96,8 @@ def _fold_fusion(fusion, w: torch.Tensor, w_cond: torch.Tensor, b: torch.Tensor,
 class _Norm:
     """A cLN or cwLN; ``affine`` false leaves the affine to the next 1x1.
 
-    cLN: each frame's mean and variance over channels come from one ``native_layer_norm``; their running sums (Python floats,
-    double precision, per stream) and the per-frame scale and shift are a few scalar operations in Python, cheaper
+    cLN: each frame's mean and variance over channels come from one ``native_layer_norm``; their running sums
+    (Python floats, double precision, per stream) and the per-frame scale and shift are a few scalar operations in Python, cheaper
     than a dozen tiny tensor ops at a few frames per step; the normalization is one ``addcmul``.
 
     Shape: x ``(batch, frames, channels)``, sums ``[(sum of means, sum of mean squares)] * batch``, count (frames
@@ -204,9 +206,10 @@ class FastStreamingStep:
 
     Its state has the same first two entries as the reference step's (encoder context, decoder tail), so
     :class:`~sepaudio.nn.streaming.Streamer` drives either; the rest (frame count, norm sums, depthwise buffers)
-    is its own. A state is consumed: the step writes new frames into its depthwise buffers (past the frames the state
-    holds), so continue from the state it returns, not from an older one with other input. Constant offsets (biases, norm shifts) never touch the state:
-    each block's first 1x1 takes the residual part of the sum so far in its bias, the output the skip part.
+    is its own. A state is consumed: the step writes new frames into its depthwise buffers (past the frames the
+    state holds), so continue from the state it returns, not from an older one with other input. Constant offsets
+    (biases, norm shifts) never touch the state: each block's first 1x1 takes the residual part of the sum so far
+    in its bias, the output the skip part.
 
     Args:
         step: the reference step (its modules' current weights are read once).
