@@ -135,9 +135,9 @@ def _hop_samples(hop_ms: float, sample_rate: int) -> int:
     return hop
 
 
-def _streamer(model, model_path, cond=None) -> Streamer:
+def _streamer(model, model_path, cond=None, precision: str | None = None) -> Streamer:
     try:
-        return model.streamer(cond)
+        return model.streamer(cond, precision=precision or "fp32")
     except ValueError as err:
         raise ModelFileError(f"{model_path}: {err}") from None
 
@@ -169,7 +169,7 @@ def _stream_to(streamer: Streamer, blocks: Iterator[torch.Tensor], outputs: list
 
 def stream_extract(model_path: str | os.PathLike, mixture: str, enrollment: str | os.PathLike, out: str,
                    ivector_model: str | os.PathLike | None = None, hop_ms: float = 16.0, fmt: str = "s16le",
-                   rate: int | None = None, device: str = "cpu") -> list[str]:
+                   rate: int | None = None, device: str = "cpu", precision: str | None = None) -> list[str]:
     """Extract the enrolled speaker from a stream with a causal extraction model, writing as it goes.
 
     Args:
@@ -182,24 +182,28 @@ def stream_extract(model_path: str | os.PathLike, mixture: str, enrollment: str 
         fmt: raw PCM format of standard input / output: ``s16le`` | ``f32le``.
         rate: the sample rate of raw PCM input (must be the model's); ``None`` takes the model's.
         device: ``cpu`` or ``cuda``.
+        precision: ``fp32`` (``None``: the default) | ``bf16`` | ``int8``: of the streaming step
+            (:class:`~sepaudio.nn.streaming.Streamer`; on the CPU a TCN model runs the fused step), refused as by
+            ``model.fast(precision)``.
 
     Returns:
         ``[out]``.
 
     Raises:
         ModelFileError: not an extraction model, or not a causal one.
-        AudioError, OutputError, ConfigError: bad input, an output that is an input, a bad hop or device.
+        AudioError, OutputError, ConfigError: bad input, an output that is an input, a bad hop, device or precision.
     """
     if out != STDIO:
         check_outputs([out], [p for p in (mixture, enrollment) if p != STDIO])
     model, ivectors = load_extractor(model_path, ivector_model, device)
-    streamer = _streamer(model, model_path, enrollment_embedding(model, enrollment, ivectors))
+    streamer = _streamer(model, model_path, enrollment_embedding(model, enrollment, ivectors), precision)
     _run(streamer, mixture, [out], hop_ms, fmt, rate)
     return [out]
 
 
 def stream_separate(model_path: str | os.PathLike, mixture: str, out: str, hop_ms: float = 16.0,
-                    fmt: str = "s16le", rate: int | None = None, device: str = "cpu") -> list[str]:
+                    fmt: str = "s16le", rate: int | None = None, device: str = "cpu",
+                    precision: str | None = None) -> list[str]:
     """Separate a stream with a causal blind separation model, writing as it goes.
 
     Args:
@@ -207,13 +211,13 @@ def stream_separate(model_path: str | os.PathLike, mixture: str, out: str, hop_m
         mixture: an audio file, or ``-`` for raw mono PCM on standard input.
         out: a folder for ``<name>_s1.wav``, ``<name>_s2.wav``, ... (``stdin_s1.wav``, ... for ``-``), or ``-`` for
             raw PCM on standard output with the sources interleaved as channels.
-        hop_ms, fmt, rate, device: as in :func:`stream_extract`.
+        hop_ms, fmt, rate, device, precision: as in :func:`stream_extract`.
 
     Returns:
         The outputs (``["-"]`` for standard output).
     """
     model = load_separator(model_path, device)
-    streamer = _streamer(model, model_path)
+    streamer = _streamer(model, model_path, precision=precision)
     if out == STDIO:
         outputs = [STDIO]
     else:

@@ -185,7 +185,8 @@ def add_stream_options(p, usage: str) -> None:
     g = p.add_argument_group("streaming (causal models)")
     g.add_argument("--stream", action="store_true",
                    help=f"process the input hop by hop with a causal model, writing as it goes: {usage}; prints the "
-                        f"algorithmic latency (encoder window + hop) to stderr")
+                        f"algorithmic latency (encoder window + hop) to stderr; --precision applies to the streaming "
+                        f"step (default fp32: the fused step on CPU, equal to the offline model)")
     g.add_argument("--hop-ms", type=POSITIVE, default=16.0, help="milliseconds of input per step (16)")
     g.add_argument("--rate", type=COUNT,
                    help="sample rate of raw PCM on stdin, checked against the model's (default: the model's)")

@@ -33,7 +33,7 @@ def run_separate(args) -> None:
         if len(inputs) != 1:
             raise ConfigError(f"--stream takes one input (a file or -), not {len(inputs)}.")
         outputs = stream_separate(args.model, str(inputs[0]), args.output, args.hop_ms, args.pcm_format, args.rate,
-                                  args.device)
+                                  args.device, args.precision)
         if outputs != ["-"]:
             print(" ".join(outputs))
         return
@@ -87,7 +87,7 @@ def run_extract(args) -> None:
             raise ConfigError("--stream takes --mixture (a file or -) with one --enroll ENROLL.wav, not --list or "
                               "--select.")
         outputs = stream_extract(args.model, args.mixture, args.enroll[0], args.output, args.ivector_model,
-                                 args.hop_ms, args.pcm_format, args.rate, args.device)
+                                 args.hop_ms, args.pcm_format, args.rate, args.device, args.precision)
         outputs = [] if outputs == ["-"] else outputs
     elif args.list:
         if args.enroll:

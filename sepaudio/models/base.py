@@ -214,7 +214,23 @@ class EncoderMaskerDecoder(SepaudioModel):
                 ``int8`` on a GPU, or where the CPU or torch build lacks oneDNN's int8 kernels
                 (:func:`~sepaudio.nn.fast_tcn.cpu_has_int8`).
         """
-        from ..nn.fast_tcn import PRECISIONS, FastTCNMasker, cpu_has_bf16, cpu_has_int8
+        from ..nn.fast_tcn import FastTCNMasker
+
+        fusable = self.check_precision(precision)
+        on_cpu = next(self.parameters()).device.type == "cpu"
+        self._precision = precision
+        self._fast_masker = FastTCNMasker(self.masker, precision) if precision and on_cpu and fusable else None
+        return self
+
+    def check_precision(self, precision: str | None) -> bool:
+        """Refuse a precision this model cannot run where it is (the checks of :meth:`fast` and of
+        :meth:`streamer`); return whether its masker has a fused CPU path (a TCN masker).
+
+        Raises:
+            ValueError: an unknown precision.
+            ConfigError: as :meth:`fast`.
+        """
+        from ..nn.fast_tcn import PRECISIONS, cpu_has_bf16, cpu_has_int8
 
         if precision is not None and precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose one of {sorted(PRECISIONS)}")
@@ -232,9 +248,7 @@ class EncoderMaskerDecoder(SepaudioModel):
         if precision == "int8" and not fusable:
             raise ConfigError(f"precision int8: the {type(self.masker).__name__} masker has no int8 path (only TCN "
                               f"maskers do); use fp32 (--precision fp32).")
-        self._precision = precision
-        self._fast_masker = FastTCNMasker(self.masker, precision) if precision and on_cpu and fusable else None
-        return self
+        return fusable
 
     def _fused(self) -> bool:
         """Whether :meth:`forward` runs the fused masker of :meth:`fast` (eval mode, CPU, a precision chosen)."""
@@ -313,16 +327,20 @@ class EncoderMaskerDecoder(SepaudioModel):
         extra = max(-span, 0) + (-max(span, 0)) % stride
         return nn.functional.pad(wav, (0, extra)) if extra else wav
 
-    def streamer(self, cond: torch.Tensor | None = None, batch: int = 1):
+    def streamer(self, cond: torch.Tensor | None = None, batch: int = 1, precision: str | None = "fp32"):
         """A :class:`~sepaudio.nn.streaming.Streamer` running this causal model on a stream in hops of any size.
 
         Args:
             cond: the speaker vector of a conditioned model (TseNet: ``self.embed(speaker)``), ``(batch, cond_dim)``.
             batch: streams processed side by side.
+            precision: ``fp32`` | ``bf16`` | ``int8`` as in :meth:`fast` (on the CPU a TCN model runs the fused
+                streaming step, :class:`~sepaudio.nn.fast_stream.FastStreamingStep`), or ``None`` for the
+                reference step.
 
         Raises:
             ValueError: the model is not causal (``tcn.causal`` with a cLN / cwLN norm).
+            ConfigError: a precision refused as in :meth:`fast`.
         """
         from ..nn.streaming import Streamer
 
-        return Streamer(self, cond, batch)
+        return Streamer(self, cond, batch, precision)

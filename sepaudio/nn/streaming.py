@@ -9,9 +9,12 @@ Two levels:
   every dilated depthwise convolution.
 - :class:`Streamer` takes chunks of any length (1 sample to hours), buffers the remainder of a stride, drops the
   encoder's start padding and, on :meth:`Streamer.flush`, the zero padding at the end, so that the concatenation of
-  its outputs equals the model's offline output sample for sample (to float rounding).
+  its outputs equals the model's offline output sample for sample (to float rounding). For inference on the CPU
+  it runs a TCN model through :class:`~sepaudio.nn.fast_stream.FastStreamingStep` (the same function with few large
+  operations per block, in ``fp32``, ``bf16`` or ``int8``); ``precision=None`` keeps the reference step.
 
-A step reads the model's own modules (weights are shared, never copied).
+A :class:`StreamingStep` reads the model's own modules (weights are shared, never copied); the fused step is a
+snapshot of them taken when the :class:`Streamer` is made.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fast_stream import FastStreamingStep, fusable
 from .norms import EPS, ChannelwiseLayerNorm, CumulativeLayerNorm
 from .slicenet import SliceNetMasker, SliceNetStreamStep
 
@@ -221,6 +225,10 @@ class Streamer:
         model: a causal encoder / TCN masker / decoder model (see :class:`StreamingStep`).
         cond: the speaker vector of a conditioned model (TseNet: ``model.embed(ivector_or_enrollment)``), given once.
         batch: streams processed side by side.
+        precision: ``fp32`` (default; on the CPU a TCN model runs the fused step, equal to the reference to float32
+            rounding), ``bf16``, ``int8`` (as :meth:`~sepaudio.models.base.EncoderMaskerDecoder.fast`, with its
+            refusals), or ``None`` for the reference :class:`StreamingStep`. The fused step is a snapshot of the
+            weights: make a new streamer after changing them.
 
     Shape:
         ``__call__``: chunk ``(batch, hop)`` | ``(hop)`` -> ``(batch, n_src, m)`` | ``(n_src, m)``, ``m`` the
@@ -228,6 +236,7 @@ class Streamer:
 
     Raises:
         ValueError: the model cannot stream, or a conditioned model without ``cond``.
+        ConfigError: a precision this CPU or device cannot run (see ``model.fast``).
 
     Example::
 
@@ -236,14 +245,21 @@ class Streamer:
         torch.cat(out, -1)                      # == model(torch.cat(hops, -1)) to 1e-5
     """
 
-    def __init__(self, model: nn.Module, cond: Optional[torch.Tensor] = None, batch: int = 1):
+    def __init__(self, model: nn.Module, cond: Optional[torch.Tensor] = None, batch: int = 1,
+                 precision: Optional[str] = "fp32"):
         self.step = StreamingStep(model)
         if len(self.step.fusions) > 0 and cond is None:
             raise ValueError("this model is conditioned on a speaker vector: pass cond=model.embed(speaker)")
+        if precision is not None and hasattr(model, "check_precision"):
+            model.check_precision(precision)  # the refusals of model.fast(precision)
         if cond is not None and cond.dim() == 1:
             cond = cond.unsqueeze(0)
         self.cond = None if cond is None else cond.expand(batch, *cond.shape[1:])
         self.sample_rate, self.n_src, self.batch = int(model.sample_rate), self.step.n_src, batch
+        self.precision = precision
+        #: the fused step (a TCN masker on the CPU with a precision), else None: the reference step runs
+        self.fast = FastStreamingStep(self.step, self.cond, precision) if precision and fusable(self.step) else None
+        self._autocast = precision == "bf16" and self.fast is None  # SliceNet, or a GPU: the reference under autocast
         self._pad = model.pad  # the offline model's end padding, ``(batch, time) -> (batch, time + extra)``
         self.reset()
 
@@ -260,7 +276,7 @@ class Streamer:
     def reset(self) -> None:
         """Start a new stream (the speaker vector is kept)."""
         step = self.step
-        self.state = step.initial_state(self.batch)
+        self.state = (self.fast or step).initial_state(self.batch)
         # The padded stream starts with ``padding`` zeros. The step's zero context stands for the first ``overlap``
         # of them; a context longer than the padding is filled from the stream itself before the first step.
         device, dtype = self.state[0].device, self.state[0].dtype
@@ -303,7 +319,7 @@ class Streamer:
         usable = pending.shape[-1] - pending.shape[-1] % self.step.stride
         self._pending = pending[:, usable:]
         if usable:
-            out, self.state = self.step(pending[:, :usable], self.state, self.cond)
+            out, self.state = self._step(pending[:, :usable])
         if final:
             out = torch.cat([out, self.state[1]], dim=-1)
         drop = min(self._skip, out.shape[-1])
@@ -311,3 +327,14 @@ class Streamer:
         keep = min(out.shape[-1] - drop, self._seen - self._sent)
         self._sent += keep
         return out[..., drop:drop + keep]
+
+    def _step(self, chunk: torch.Tensor) -> Tuple[torch.Tensor, list]:
+        """One step of the fused or reference step on whole strides. Shape: ``(batch, k * stride)`` ->
+        ``(batch, n_src, k * stride)``, new state."""
+        if self.fast is not None:
+            return self.fast(chunk, self.state)
+        if self._autocast:
+            with torch.autocast(chunk.device.type, dtype=torch.bfloat16):
+                out, state = self.step(chunk, self.state, self.cond)
+            return out.float(), state
+        return self.step(chunk, self.state, self.cond)
