@@ -111,7 +111,8 @@ def serve(path: str) -> None:
     listener.bind(path)
     listener.listen(64)
     print("ready", flush=True)
-    children: dict[int, socket.socket] = {}
+    children: dict[int, tuple[socket.socket, list[str]]] = {}  # pid: the caller, folder and command
+    cpu_log = os.environ.get("WARM_PYTHON_CPU_LOG")  # where to write each command's CPU seconds (measurements)
     while os.getppid() == parent:
         ready, _, _ = select.select([listener], [], [], 0.05 if children else 1.0)
         if ready:
@@ -120,19 +121,23 @@ def serve(path: str) -> None:
             pid = os.fork()
             if pid == 0:
                 listener.close()
-                for other in children.values():
+                for other, _ in children.values():
                     other.close()
                 connection.close()
                 run(json.loads(message), fds)  # never returns
             for fd in fds:
                 os.close(fd)
             connection.send(str(pid).encode())
-            children[pid] = connection
+            command = json.loads(message)
+            children[pid] = connection, [command["cwd"], *command["argv"]]
         while children:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
             if not pid:
                 break
-            connection = children.pop(pid)
+            connection, words = children.pop(pid)
+            if cpu_log:
+                with open(cpu_log, "a") as log:
+                    log.write(f"{usage.ru_utime + usage.ru_stime:.2f}\t{' '.join(words)[:300]}\n")
             try:
                 connection.send(str(os.waitstatus_to_exitcode(status)).encode())
             except OSError:  # the command's caller is gone
