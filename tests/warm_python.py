@@ -10,7 +10,8 @@ with a fresh interpreter, less the start-up (the modules the server imported are
 hand the server ``python -m MODULE ...``, ``python -c CODE ...``, ``python SCRIPT ...`` and ``sepaudio ...``, and
 run anything else (interpreter options such as ``-u``, no arguments) with the real interpreter, as they do when an
 environment variable read at import time (``PYTHON*``, ``OMP_*``, ``MPLBACKEND``, ``HF_*``, ...) differs from the
-server's, or when the server is gone (``WARM_PYTHON_FALLBACKS=FILE`` lists those commands in FILE).
+server's, or when the server is gone (``WARM_PYTHON_FALLBACKS=FILE`` lists those commands in FILE;
+``WARM_PYTHON_CPU_LOG=FILE`` the CPU seconds, folder and words of every forked one).
 """
 from __future__ import annotations
 
