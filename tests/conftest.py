@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from sepaudio.data import make_mini_speech_corpus
-from warm_python import IMPORT_TIME, start
+from warm_python import import_time, start
 
 
 def pytest_configure(config):
@@ -66,7 +66,7 @@ def warm_python(tmp_path_factory):
     servers: dict[str, tuple[Path, object]] = {}
 
     def folder(env: dict[str, str]) -> Path:
-        key = json.dumps(sorted((k, v) for k, v in env.items() if IMPORT_TIME.match(k)))
+        key = json.dumps(import_time(env))
         if key not in servers:
             path = tmp_path_factory.mktemp("warm_python")
             servers[key] = path, start(path, env)

@@ -35,8 +35,8 @@ from pathlib import Path
 PRELOAD = ("torch", "lightning", "sepaudio.cli", "sepaudio.train", "sepaudio.evaluate", "sepaudio.data",
            "sepaudio.models", "sepaudio.separate", "sepaudio.extract", "sepaudio.classify")
 #: environment variables read at import time: a command whose values differ runs in a fresh interpreter
-IMPORT_TIME = re.compile(r"^(PYTHON[A-Z]|OMP_|MKL_|KMP_|OPENBLAS|MPL|HF_|HUGGINGFACE|TRANSFORMERS|TORCH|CUDA|PL_|LD_|XDG_"
-                         r"|HOME$|LANG|LC_)")
+IMPORT_TIME = re.compile(r"^(PYTHON[A-Z]|OMP_|MKL_|KMP_|OPENBLAS|MPL|HF_|HUGGINGFACE|TRANSFORMERS|TORCH|CUDA|PL_"
+                         r"|LD_|XDG_|HOME$|LANG|LC_)")
 
 SHIM = '''#!{real} -S
 import json, os, re, signal, socket, sys
@@ -79,6 +79,13 @@ sys.exit(code)
 '''
 
 
+def import_time(env: dict[str, str]) -> dict[str, str]:
+    """The variables of ``env`` that are read at import time (PYTHONPATH as ``sys.path`` takes it: each folder once):
+    commands whose values are the server's run forked."""
+    return {k: (":".join(dict.fromkeys(filter(None, v.split(":")))) if k == "PYTHONPATH" else v)
+            for k, v in sorted(env.items()) if IMPORT_TIME.match(k)}
+
+
 def start(folder: Path, env: dict[str, str]) -> subprocess.Popen:
     """Start a server with ``env`` (returns when it has imported :data:`PRELOAD`) and write ``folder/python`` and
     ``folder/sepaudio``, the commands that use it. Stop it with ``.terminate()``."""
@@ -88,8 +95,7 @@ def start(folder: Path, env: dict[str, str]) -> subprocess.Popen:
     if server.stdout.readline().strip() != "ready":
         server.kill()
         raise RuntimeError("the warm python server did not start")
-    check = {k: (":".join(dict.fromkeys(filter(None, v.split(":")))) if k == "PYTHONPATH" else v)
-             for k, v in env.items() if IMPORT_TIME.match(k)}
+    check = import_time(env)
     script = str(Path(sys.executable).parent / "sepaudio")
     for kind in ("python", "sepaudio"):
         shim = folder / kind
