@@ -6,12 +6,15 @@ already sets it: two workers with two threads each on two cores would fight over
 """
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
 
 from sepaudio.data import make_mini_speech_corpus
+from warm_python import import_time, start
 
 
 def pytest_configure(config):
@@ -53,3 +56,24 @@ def mini_speech(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def warm_python(tmp_path_factory):
+    """``warm_python(env)``: a folder with ``python`` and ``sepaudio`` commands that run as forks of an interpreter
+    that has imported torch, Lightning and sepaudio (tests/warm_python.py), for tests that run many commands through
+    shell scripts; one server per environment (its variables read at import time), started on first use."""
+    servers: dict[str, tuple[Path, object]] = {}
+
+    def folder(env: dict[str, str]) -> Path:
+        key = json.dumps(import_time(env))
+        if key not in servers:
+            path = tmp_path_factory.mktemp("warm_python")
+            servers[key] = path, start(path, env)
+        return servers[key][0]
+
+    yield folder
+    for _, server in servers.values():
+        server.terminate()
+        server.wait()
+

@@ -1,11 +1,13 @@
 """Docs that cannot rot: every Python and shell block of README.md and docs/*.md runs as written.
 
 Each document runs in a temporary folder of its own, its blocks in document order (later blocks use the files earlier
-ones wrote): Python blocks in a fresh interpreter, shell blocks with ``bash -e``, with this checkout's ``sepaudio``
-and ``python`` on PATH. The folder holds the audio files the blocks name (``mixture.wav``, ``enrollment.wav``,
-``speech.wav``, generated) and a link to the checkout's ``recipes/``, so commands written for a clone's top folder
-work. The caches are pre-filled and the network is off: torch's hub cache holds a Conv-TasNet with random weights
-under the file name of torchaudio's ``CONVTASNET_BASE_LIBRI2MIX`` bundle, and ``HF_HUB_OFFLINE=1``.
+ones wrote): Python blocks in an interpreter of their own, shell blocks with ``bash -e``, with this checkout's
+``sepaudio`` and ``python`` on PATH (each command a fork of an interpreter that has imported torch, Lightning and
+sepaudio: conftest.py's ``warm_python``). The folder holds the audio files the blocks name (``mixture.wav``,
+``enrollment.wav``, ``speech.wav``, generated) and a link to the checkout's ``recipes/``, so commands written for a
+clone's top folder work. The caches are pre-filled and the network is off: torch's hub cache holds a Conv-TasNet
+with random weights under the file name of torchaudio's ``CONVTASNET_BASE_LIBRI2MIX`` bundle, and
+``HF_HUB_OFFLINE=1``.
 
 A block preceded by ``<!-- skip: REASON -->`` (it needs a corpus, a GPU, the network or a long training) is not run;
 the test reports every skipped block with its reason (listed at the end of the run).
@@ -115,9 +117,10 @@ def fill_torch_hub(torch_home: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def environment(tmp_path_factory):
+def environment(tmp_path_factory, warm_python):
     """The environment variables and the audio folder every document runs with (made once: under pytest-xdist the
-    documents that train run first, the others later)."""
+    documents that train run first, the others later). Its ``python`` and ``sepaudio`` are forks of a warm
+    interpreter (conftest.py's ``warm_python``): each command runs as a process of its own, less the imports."""
     root = tmp_path_factory.mktemp("docs")
     audio = root / "audio"
     audio.mkdir()
@@ -125,9 +128,11 @@ def environment(tmp_path_factory):
     fill_torch_hub(root / "torch")
     bin_dir = str(Path(sys.executable).parent)  # this environment's python and sepaudio
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "PYTHON", "TORCH_HOME"))}
-    env.update(PATH=bin_dir + os.pathsep + env.get("PATH", ""), PYTHONPATH=str(REPO), PYTHON=sys.executable,
+    env.update(PATH=bin_dir + os.pathsep + env.get("PATH", ""), PYTHONPATH=str(REPO),
                TORCH_HOME=str(root / "torch"), HF_HOME=str(root / "hf"), HF_HUB_OFFLINE="1",
                OMP_NUM_THREADS="1", MPLBACKEND="Agg", COLUMNS="100", PYTHONDONTWRITEBYTECODE="1")
+    warm = warm_python(env)
+    env.update(PATH=str(warm) + os.pathsep + env["PATH"], PYTHON=str(warm / "python"))
     return env, audio
 
 
@@ -135,7 +140,7 @@ def run_block(block: Block, folder: Path, env: dict, number: int) -> str | None:
     """Run one block in ``folder``; None when it succeeds, else what went wrong."""
     script = folder / f".block{number}.{'py' if RUN[block.lang] == 'python' else 'sh'}"
     script.write_text(block.code, encoding="utf-8")
-    command = [sys.executable, script.name] if RUN[block.lang] == "python" else ["bash", "-e", script.name]
+    command = [env["PYTHON"], script.name] if RUN[block.lang] == "python" else ["bash", "-e", script.name]
     try:
         done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -253,7 +258,7 @@ def test_grouped_parameters_are_written_out_per_name():
 
 
 @pytest.mark.slow
-def test_tse_mini_runs_every_config_the_docs_present(tmp_path):
+def test_tse_mini_runs_every_config_the_docs_present(tmp_path, warm_python):
     """``recipes/tse_mini/run.sh --conf conf_encoder.yml`` (the learned speaker encoder, which takes no i-vector) runs
     every stage, at a tiny size, to its results table."""
     tiny = ["model.args.n_filters=16", "model.args.tcn.channels=8", "model.args.tcn.hidden=16",
@@ -264,7 +269,8 @@ def test_tse_mini_runs_every_config_the_docs_present(tmp_path):
             "data.batch_size=2"]
     for split, length in (("train", 4), ("valid", 2), ("test", 2)):
         tiny += [f"data.{split}.length={length}", f"data.{split}.segment=0.5", f"data.{split}.enrollment_seconds=0.5"]
-    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env["PYTHON"] = str(warm_python(env) / "python")  # its commands: forks of a warm interpreter (conftest.py)
     done = subprocess.run(["bash", str(REPO / "recipes/tse_mini/run.sh"), "--conf", "conf_encoder.yml", "--speakers",
                            "10", "--heldout", "3", "--utterances", "3", "--components", "4", "--rank", "8",
                            "--lda-dim", "4", "--work", str(tmp_path), *tiny], cwd=tmp_path, env=env,

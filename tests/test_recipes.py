@@ -48,10 +48,25 @@ def run(recipe: str, *args: str, cwd: Path, env: dict | None = None, call: str =
     return subprocess.run(command + list(args), cwd=cwd, env=env, capture_output=True, text=True)
 
 
-def run_ok(recipe: str, *args: str, cwd: Path, call: str = "path") -> str:
-    done = run(recipe, *args, cwd=cwd, call=call)
+def run_ok(recipe: str, *args: str, cwd: Path, python: str, call: str = "path") -> str:
+    """Run a recipe with ``python`` as its $PYTHON (the ``python`` fixture) and check that it succeeds."""
+    done = run(recipe, *args, cwd=cwd, call=call, env={"PYTHON": python})
     assert done.returncode == 0, f"{recipe} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
     return done.stdout
+
+
+@pytest.fixture
+def python(warm_python) -> str:
+    """The $PYTHON of the end-to-end runs: its commands are forks of an interpreter that has imported torch,
+    Lightning and sepaudio (conftest.py's ``warm_python``), started with the environment they run with (run.sh puts
+    this checkout first on PYTHONPATH)."""
+    return str(warm_python(recipe_env()) / "python")
+
+
+def recipe_env() -> dict[str, str]:
+    """The environment of a recipe's commands: this one, one torch thread, this checkout first on PYTHONPATH."""
+    path = os.pathsep.join(filter(None, [str(RECIPES.parent), os.environ.get("PYTHONPATH", "")]))
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
 
 
 @pytest.fixture
@@ -180,11 +195,11 @@ def summary(path: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_sep_mini_end_to_end(caller):
+def test_sep_mini_end_to_end(caller, python):
     small = ["data.train.length=4", "data.valid.length=2", "data.test.length=2", "data.train.segment=0.5",
              "data.valid.segment=0.5", "data.test.segment=0.5"]
     out = run_ok("sep_mini", "--utterances", "2", "--work", "../work", *TINY_TCN, *FAST, *small, cwd=caller,
-                 call="bash")
+                 python=python, call="bash")
     work = caller.parent / "work"
     assert "| conv_tasnet |" in out and "| mitas |" in out
     sizes = {m: summary(work / f"exp/{m}/eval_test/summary.json")["parameters"] for m in ("conv_tasnet", "mitas")}
@@ -193,12 +208,12 @@ def test_sep_mini_end_to_end(caller):
 
 
 @pytest.mark.slow
-def test_sep_libri2mix_end_to_end_with_its_corpus_choices(tmp_path, caller):
+def test_sep_libri2mix_end_to_end_with_its_corpus_choices(tmp_path, caller, python):
     corpus = fake_librimix(tmp_path / "Libri2Mix", sets=("train-100", "dev", "test"), rate="16k", mode="max",
                            mixture="mix_both")
     run_ok("sep_libri2mix", "--corpus", "../Libri2Mix", "--train-set", "train-100", "--sample-rate", "16k",
            "--mode", "max", "--mixture", "mix_both", "--models", "mitas", "--work", str(tmp_path / "work"),
-           *TINY_TCN, *FAST, "data.train.segment=0.3", "data.valid.segment=0.3", cwd=caller)
+           *TINY_TCN, *FAST, "data.train.segment=0.3", "data.valid.segment=0.3", cwd=caller, python=python)
     work = tmp_path / "work"
     rows = list(csv.DictReader(open(work / "data" / "train.csv")))
     assert rows[0]["mixture_path"] == str(corpus / "wav16k/max/train-100/mix_both/100-1-0001_200-1-0001.wav")
@@ -208,19 +223,20 @@ def test_sep_libri2mix_end_to_end_with_its_corpus_choices(tmp_path, caller):
 
 
 @pytest.mark.slow
-def test_sep_wsj0_2mix_end_to_end(tmp_path, caller):
+def test_sep_wsj0_2mix_end_to_end(tmp_path, caller, python):
     fake_wsj0mix(tmp_path / "wsj0-mix" / "2speakers" / "wav8k" / "min")
     run_ok("sep_wsj0-2mix", "--corpus", "../wsj0-mix/2speakers/wav8k/min", "--models", "mitas", "--work",
-           str(tmp_path / "work"), *TINY_TCN, *FAST, "data.train.segment=0.3", "data.valid.segment=0.3", cwd=caller)
+           str(tmp_path / "work"), *TINY_TCN, *FAST, "data.train.segment=0.3", "data.valid.segment=0.3", cwd=caller,
+           python=python)
     assert summary(tmp_path / "work/exp/mitas/eval_test/summary.json")["n"] == 2
 
 
 @pytest.mark.slow
-def test_tse_mini_end_to_end(tmp_path, caller):
+def test_tse_mini_end_to_end(tmp_path, caller, python):
     small = ["data.train.length=4", "data.valid.length=2", "data.test.length=2", "data.test.segment=0.5",
              "data.test.enrollment_seconds=0.5", "model.args.filter_length=40"]
     run_ok("tse_mini", "--speakers", "10", "--heldout", "3", "--utterances", "3", "--components", "4", "--rank", "8", "--lda-dim", "4", "--work",
-           str(tmp_path / "work"), "--conf", "conf_causal.yml", *TINY_TSENET, *FAST, *small, cwd=caller)
+           str(tmp_path / "work"), "--conf", "conf_causal.yml", *TINY_TSENET, *FAST, *small, cwd=caller, python=python)
     results = (tmp_path / "work" / "exp" / "tsenet_causal" / "RESULTS.md").read_text()
     assert "held-out speakers (test)" in results and "i-vector EER" in results and "Conditioning check" in results
     tcn = load_config(tmp_path / "work/exp/tsenet_causal/config.yaml")["model"]["args"]
@@ -229,10 +245,11 @@ def test_tse_mini_end_to_end(tmp_path, caller):
     work, recipe = tmp_path / "work", RECIPES / "tse_mini"
     blind = [*TINY_TCN, *FAST, "data.train.length=4", "data.valid.length=2", "data.train.segment=0.5",
              "data.valid.segment=0.5"]
-    subprocess.run([sys.executable, "-m", "sepaudio", "train", str(recipe / "conf_blind.yml"), *blind], cwd=work,
-                   check=True, capture_output=True)
-    done = subprocess.run([sys.executable, str(recipe / "local/select_by_ivector.py"), str(recipe / "conf.yml"),
-                           "exp/blind/model.pt", *small], cwd=work, check=True, capture_output=True, text=True)
+    subprocess.run([python, "-m", "sepaudio", "train", str(recipe / "conf_blind.yml"), *blind], cwd=work,
+                   env=recipe_env(), check=True, capture_output=True)
+    done = subprocess.run([python, str(recipe / "local/select_by_ivector.py"), str(recipe / "conf.yml"),
+                           "exp/blind/model.pt", *small], cwd=work, env=recipe_env(), check=True, capture_output=True,
+                          text=True)
     assert re.search(r"test: 2 mixtures; selected by i-vector: SI-SDRi -?\d+\.\d\d dB, speaker confusion", done.stdout)
 
 
@@ -241,11 +258,11 @@ VARIANTS = ["model.args.fusion=film", "model.args.fuse_at=block", "data.train.sp
 
 
 @pytest.mark.slow
-def test_tse_libri2mix_end_to_end_with_its_corpus_choices(tmp_path, caller):
+def test_tse_libri2mix_end_to_end_with_its_corpus_choices(tmp_path, caller, python):
     fake_librimix(tmp_path / "Libri2Mix", sets=("train-100", "dev", "test"), rate="16k", mode="max")
     run_ok("tse_libri2mix", "--corpus", "../Libri2Mix", "--train-set", "train-100", "--sample-rate", "16k",
            "--mode", "max", "--components", "2", "--ivector-dim", "3", "--work", str(tmp_path / "work"),
-           *TINY_TSENET, *FAST, *VARIANTS, cwd=caller)
+           *TINY_TSENET, *FAST, *VARIANTS, cwd=caller, python=python)
     work = tmp_path / "work"
     assert "train-100" in (work / "data" / "ivector_train.txt").read_text()
     config = load_config(work / "exp/tsenet/config.yaml")
@@ -255,17 +272,17 @@ def test_tse_libri2mix_end_to_end_with_its_corpus_choices(tmp_path, caller):
 
 
 @pytest.mark.slow
-def test_tse_wsj0_2mix_extr_end_to_end(tmp_path, caller):
+def test_tse_wsj0_2mix_extr_end_to_end(tmp_path, caller, python):
     fake_wsj0_2mix_extr(tmp_path / "wsj0_2mix_extr")
     run_ok("tse_wsj0-2mix-extr", "--corpus", "../wsj0_2mix_extr", "--components", "2", "--ivector-dim", "3",
-           "--work", str(tmp_path / "work"), *TINY_TSENET, *FAST, *VARIANTS, cwd=caller)
+           "--work", str(tmp_path / "work"), *TINY_TSENET, *FAST, *VARIANTS, cwd=caller, python=python)
     assert summary(tmp_path / "work/exp/tsenet/eval_test/summary.json")["n"] == 2
 
 
 @pytest.mark.slow
-def test_smn_mini_end_to_end(tmp_path, caller):
+def test_smn_mini_end_to_end(tmp_path, caller, python):
     run_ok("smn_mini", "--file-seconds", "1.5", "--timeline-seconds", "20", "--work", str(tmp_path / "work"), *FAST,
-           cwd=caller)
+           cwd=caller, python=python)
     exp = tmp_path / "work" / "exp"
     table = (exp / "RESULTS.md").read_text()
     assert all(f"| {run} |" in table for run in ("swishnet_slim", "swishnet_distilled", "mobilenet_v1_025"))
@@ -274,10 +291,10 @@ def test_smn_mini_end_to_end(tmp_path, caller):
 
 
 @pytest.mark.slow
-def test_smn_musan_end_to_end(tmp_path, caller):
+def test_smn_musan_end_to_end(tmp_path, caller, python):
     fake_musan(tmp_path / "musan", files_per_class=4)
     run_ok("smn_musan", "--corpus", "../musan", "--clips", "0.5", "--work", str(tmp_path / "work"), *FAST,
-           cwd=caller)
+           cwd=caller, python=python)
     table = (tmp_path / "work" / "exp" / "RESULTS_0.5s.md").read_text()
     assert all(f"| {run}_0.5s |" in table for run in ("swishnet_slim", "swishnet_wide", "swishnet_wide_distilled",
                                                        "mobilenet"))
@@ -286,12 +303,12 @@ def test_smn_musan_end_to_end(tmp_path, caller):
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe, make, folds", [("esc50_esresnet", fake_esc50, "1 2"),
                                                  ("us8k_esresnet", fake_us8k, "1")])
-def test_cross_validation_recipes_end_to_end(tmp_path, caller, recipe, make, folds):
+def test_cross_validation_recipes_end_to_end(tmp_path, caller, python, recipe, make, folds):
     make(tmp_path / "corpus", seconds=0.5)  # short files (ESC-50's are 5 s long, UrbanSound8K's up to 4 s)
     small = ["model.args.backbone_args.pretrained=false", "data.train.clip_seconds=0.5",
              "data.valid.clip_seconds=0.5", "data.test.clip_seconds=0.5"]
     out = run_ok(recipe, "--corpus", "../corpus", "--folds", folds, "--work", str(tmp_path / "work"), *FAST, *small,
-                 cwd=caller)
+                 cwd=caller, python=python)
     table = (tmp_path / "work" / "exp" / "RESULTS.md").read_text()
     n = len(folds.split())
     assert f"mean +- std ({n} folds)" in table and all(f"| fold{k} |" in table for k in folds.split())

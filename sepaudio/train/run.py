@@ -87,13 +87,15 @@ def build(config: dict) -> tuple[SepaudioModel, torch.nn.Module, DataLoader, Dat
 
 
 def worker_context() -> multiprocessing.context.BaseContext:
-    """Where data workers come from: a fork server that has imported torch and sepaudio's datasets.
+    """Where data workers come from: a fork server that has imported torch, Lightning and sepaudio's datasets.
 
     Forking the training process itself can hang the new worker forever (CPython 3.11 waits for a lock that
     another thread, such as one of the distributed backend's, held at the moment of the fork; seen under DDP).
-    The fork server is single-threaded, and forking it is about as fast as forking the trainer.
+    The fork server is single-threaded, and forking it is about as fast as forking the trainer. Lightning is
+    imported there once because every worker needs it (its worker seeding function comes with the loader), which
+    would otherwise cost each new worker seconds of CPU, in every epoch.
     """
-    multiprocessing.set_forkserver_preload(["torch", "sepaudio.data"])
+    multiprocessing.set_forkserver_preload(["torch", "lightning", "sepaudio.data"])
     return multiprocessing.get_context("forkserver")
 
 
