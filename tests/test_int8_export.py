@@ -77,3 +77,18 @@ def test_int8_export_refuses_models_without_tcn(tmp_path):
     with pytest.raises(ValueError, match="unknown format"):
         export(ConvTasNet(**SMALL, tcn=TCN), tmp_path / "c.onnx", precision="int4")
     assert not list(tmp_path.iterdir())
+
+
+def test_fused_masker_follows_in_place_weight_changes():
+    """The fused path packs its weights once, and folds them again when they change in place (an optimizer step,
+    ``load_state_dict``), so it never runs stale weights."""
+    model = randomized(ConvTasNet(**SMALL, tcn=TCN))
+    fast = ConvTasNet(**SMALL, tcn=TCN).eval().fast("fp32")
+    x = torch.randn(2, 400)
+    with torch.inference_mode():
+        before = fast(x)
+    fast.load_state_dict(model.state_dict())
+    with torch.inference_mode():
+        after, ref = fast(x), model(x)
+    assert not torch.allclose(before, ref, atol=1e-3)
+    torch.testing.assert_close(after, ref, atol=1e-5, rtol=1e-4)
