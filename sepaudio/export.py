@@ -7,7 +7,7 @@ the streaming step of a causal model (``chunk, [embedding,] state... -> output, 
 from the PyTorch model are exact rewrites of what tracing would freeze: the end padding is computed from the
 input's length inside the graph, and torchaudio's FFT spectrogram (complex numbers, which ONNX lacks) becomes a
 convolution with the windowed DFT basis. :func:`compare` runs an exported file (onnxruntime or ``torch.jit.load``)
-against the PyTorch model. ``precision="int8"`` quantizes an ONNX graph's TCN 1x1 convolutions (:mod:`.onnx_int8`).
+against the PyTorch model. ``precision="int8"`` quantizes an ONNX graph's TCN 1x1 convolutions (:mod:`.nn.onnx_int8`).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import copy
 import io
 import math
 import os
+import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -31,14 +32,14 @@ from .optional import require
 from .models import EncoderMaskerDecoder, SepaudioModel, TseNet, load_model
 from .models.classifier import AudioClassifier
 from .models.esresnet import Attention2d
-from .onnx_int8 import export_int8
+from .nn.onnx_int8 import check_int8_export, quantize_onnx
 
 FORMATS = ("onnx", "torchscript")
 PRECISIONS = ("fp32", "int8")
 OPSET = 17
 LEVEL = 0.1  #: standard deviation of the example audio (white noise at about the level of speech)
-__all__ = ["FORMATS", "PRECISIONS", "DFTSpectrogram", "export", "export_checked", "compare", "run_exported", "example_inputs",
-           "input_names"]
+__all__ = ["FORMATS", "PRECISIONS", "DFTSpectrogram", "export", "export_checked", "compare", "run_exported",
+           "example_inputs", "input_names"]
 
 
 class DFTSpectrogram(nn.Module):
@@ -108,10 +109,9 @@ class _Separator(nn.Module):
         rep = self.encode(mixture)
         if speaker is None:
             masks = model.masker(rep)
-        elif model.conditioning == "ivector":
-            masks = model.masker(rep, model.speaker_net(speaker))
-        else:
-            masks = model.masker(rep, model.speaker_net(self.encode(speaker)))
+        else:  # an i-vector, or an enrollment recording
+            masks = model.masker(rep, model.speaker_net(speaker if model.conditioning == "ivector" else
+                                                        self.encode(speaker)))
         length = torch._shape_as_tensor(mixture)[-1]
         out = model.decoder(masks * rep.unsqueeze(1))  # zeros after the last whole window (asteroid framing)
         return F.pad(out, (0, int(model.encoder.filterbank.stride)))[..., :length]
@@ -214,7 +214,7 @@ def _wrap(model: SepaudioModel, streaming: bool) -> nn.Module:
 def input_names(model: SepaudioModel, streaming: bool = False) -> list[str]:
     """Names of the graph's inputs, in order (a streaming step: ``chunk``, [``embedding``], then its state)."""
     if streaming:
-        return ["chunk", *(["embedding"] if _conditioned(model) else []), *_state_names(model)]
+        return ["chunk", *(["embedding"] if _conditioned(model) else []), *_Step(model).step.state_names()]
     if isinstance(model, TseNet):
         return ["mixture", "ivector" if model.conditioning == "ivector" else "enrollment"]
     return ["audio" if isinstance(model, AudioClassifier) else "mixture"]
@@ -224,13 +224,8 @@ def _conditioned(model: SepaudioModel) -> bool:
     return len(getattr(model.masker, "tcn", model.masker).fusions) > 0
 
 
-def _state_names(model: SepaudioModel) -> list[str]:
-    """The state of :meth:`StreamingStep.initial_state`, named."""
-    return _Step(model).step.state_names()
-
-
 def _output_names(model: SepaudioModel, streaming: bool) -> list[str]:
-    return ["output", *(f"new_{name}" for name in _state_names(model))] if streaming else \
+    return ["output", *(f"new_{name}" for name in _Step(model).step.state_names())] if streaming else \
         ["logits" if isinstance(model, AudioClassifier) else "estimate"]
 
 
@@ -281,7 +276,7 @@ def export(model: SepaudioModel, path: str | os.PathLike, fmt: str = "onnx", str
             inputs ``chunk (batch, k * stride)``, [``embedding (batch, speaker_dim)`` = ``model.embed(speaker)``
             for TseNet, ``(batch, speaker_dim, enrollment_frames)`` for a SliceNet one], then the state of
             :meth:`StreamingStep.initial_state`; outputs ``output (batch, n_src, k * stride)`` and the new state.
-        precision: ``fp32``, or ``int8`` (ONNX of a TCN model for onnxruntime, see :mod:`sepaudio.onnx_int8`).
+        precision: ``fp32``, or ``int8`` (ONNX of a TCN model for onnxruntime, see :mod:`sepaudio.nn.onnx_int8`).
 
     Returns:
         ``path``.
@@ -293,7 +288,10 @@ def export(model: SepaudioModel, path: str | os.PathLike, fmt: str = "onnx", str
     if fmt not in FORMATS or precision not in PRECISIONS:
         raise ValueError(f"unknown format {fmt!r} or precision {precision!r}; choose from {FORMATS}, {PRECISIONS}")
     if precision == "int8":  # an fp32 graph, then quantized
-        return export_int8(model, path, fmt, streaming)
+        check_int8_export(model, fmt, streaming)
+        with atomic_path(path) as tmp, tempfile.TemporaryDirectory() as folder:
+            quantize_onnx(export(model, Path(folder) / "fp32.onnx", fmt), tmp)
+        return Path(path)
     if fmt == "onnx":
         require("onnx", "ONNX export")
     wrapper, device = _wrap(model, streaming), next(model.parameters()).device

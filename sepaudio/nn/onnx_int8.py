@@ -7,7 +7,8 @@ onnxruntime's dynamic quantization turns each ``MatMul`` into its fused ``Dynami
 one scale per output channel (7 bits, ``reduce_range``: CPUs without VNNI sum u8 x s8 pairs in saturating int16),
 uint8 activations with a scale and zero point computed per call, one MLAS GEMM with the scales and bias applied to its
 output. The bottleneck, the mask 1x1, the depthwise convolutions, norms and encoder / decoder stay float32, as in the
-PyTorch int8 path (:mod:`sepaudio.nn.fast_tcn`).
+PyTorch int8 path (:mod:`sepaudio.nn.fast_tcn`). :func:`sepaudio.export.export` writes the fp32 graph and calls
+:func:`quantize_onnx` (in a temporary folder; the file given is written atomically).
 
 Why this form (measured on an AVX2 EPYC without VNNI, the default Conv-TasNet, 10 s at 8 kHz, one thread): the
 graph's 1x1 ``Conv`` nodes quantized as they are become ``ConvInteger`` + cast + scale, 1.6x slower than the fp32
@@ -22,9 +23,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from .optional import require
+from ..optional import require
 
-__all__ = ["export_int8", "quantize_onnx", "check_int8_export", "pointwise_convs"]
+__all__ = ["quantize_onnx", "check_int8_export", "pointwise_convs"]
 
 
 def pointwise_convs(graph) -> list:
@@ -109,7 +110,7 @@ def check_int8_export(model, fmt: str, streaming: bool) -> None:
     Raises:
         ConfigError: TorchScript, a streaming step, or a model without TCN blocks.
     """
-    from .errors import ConfigError
+    from ..errors import ConfigError
 
     if fmt != "onnx":
         raise ConfigError(f"--precision int8: the {fmt} format has no int8 export (TorchScript cannot trace the "
@@ -122,17 +123,3 @@ def check_int8_export(model, fmt: str, streaming: bool) -> None:
         raise ConfigError(f"--precision int8: int8 export quantizes the 1x1 convolutions of TCN blocks, and "
                           f"{model.registered_name} has none; use --precision fp32.")
 
-
-def export_int8(model, path: str | os.PathLike, fmt: str = "onnx", streaming: bool = False) -> Path:
-    """:func:`sepaudio.export.export` in int8: the fp32 ONNX graph, then :func:`quantize_onnx` (written atomically).
-
-    Raises:
-        ConfigError: see :func:`check_int8_export`.
-    """
-    from .export import export
-    from .fileio import atomic_path
-
-    check_int8_export(model, fmt, streaming)
-    with atomic_path(path) as tmp, tempfile.TemporaryDirectory() as folder:
-        quantize_onnx(export(model, Path(folder) / "fp32.onnx", fmt), tmp)
-    return Path(path)
