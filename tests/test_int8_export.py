@@ -50,7 +50,8 @@ def test_int8_onnx_close_to_fp32(make, tmp_path):
 def test_int8_export_command(tmp_path, capsys):
     randomized(ConvTasNet(**SMALL, tcn=TCN)).save(tmp_path / "model.pt")
     out = tmp_path / "m.onnx"
-    assert main(["export", str(tmp_path / "model.pt"), "--format", "onnx", "--precision", "int8", "-o", str(out)]) == 0
+    args = ["--format", "onnx", "--precision", "int8", "-o", str(out)]
+    assert main(["export", "--model", str(tmp_path / "model.pt"), *args]) == 0
     printed = capsys.readouterr().out
     assert "(onnx, int8)" in printed and "max |difference| from PyTorch (fp32)" in printed
     diffs = [float(part.split()[-1]) for part in printed.split(": ", 1)[1].split(", ")]
@@ -66,7 +67,7 @@ def test_int8_export_refused(args, match, tmp_path, capsys):
     """TorchScript and streaming steps have no int8 form: the command names what does, and writes nothing."""
     ConvTasNet(**SMALL, tcn={**TCN, "causal": True, "norm": "cLN"}).save(tmp_path / "model.pt")
     out = tmp_path / "m.file"
-    assert main(["export", str(tmp_path / "model.pt"), *args, "--precision", "int8", "-o", str(out)]) == 2
+    assert main(["export", "--model", str(tmp_path / "model.pt"), *args, "--precision", "int8", "-o", str(out)]) == 2
     assert re.search(match, capsys.readouterr().err)
     assert not out.exists()
 

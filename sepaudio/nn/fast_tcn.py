@@ -72,8 +72,9 @@ class _QLinear:
     deprecated) ran the bare GEMMs about as fast as oneDNN's qlinear (within 30 %, noisy), but has no post-ops, so
     the PReLU and the residual / skip sum would be extra passes over the biggest tensors, and gLN's 1/std could
     not ride in the activation scale; onnxruntime's dynamically quantized graph (``quantize_dynamic`` of the
-    exported model, 1x1 convolutions as ``ConvInteger``) took twice as long as this path and as its own fp32 graph,
-    and would need the ``export`` extra at inference. oneDNN's kernel takes the activation scale as an argument,
+    exported model: 1x1 convolutions as ``ConvInteger`` took twice as long as this path; as time-major
+    ``DynamicQuantizeMatMul``, what ``sepaudio export --precision int8`` writes, 1.4-1.5x as long) would also need
+    the ``export`` extra at inference. oneDNN's kernel takes the activation scale as an argument,
     fuses the post-ops of the fp32 path, and is what torch's own x86 quantization (PT2E + inductor) lowers to.
     On that CPU int8 is no faster than fp32 (oneDNN's AVX2 int8 GEMM runs at the fp32 rate); it is meant for VNNI
     / AMX CPUs.
