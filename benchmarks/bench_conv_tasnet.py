@@ -2,8 +2,8 @@
 
 Contenders: torchaudio fp32, sepaudio's plain path, and on CPU its fused paths (``model.fast(precision)``): fp32,
 bf16 (CPUs with bfloat16 instructions), int8 (the TCN blocks' 1x1 convolutions in 8-bit integers; CPUs with
-oneDNN's int8 kernels); with ``--onnxruntime``, also the exported model under onnxruntime in fp32 and dynamically
-quantized to int8 (``quantize_dynamic``, per-channel weights), the alternative engine for int8. Each round calls
+oneDNN's int8 kernels); with ``--onnxruntime``, also the exported model under onnxruntime in fp32 and in int8
+(``sepaudio export --precision int8``: dynamically quantized 1x1 GEMMs, per-channel weights). Each round calls
 every contender once (interleaved, so machine noise hits all alike), and on CPU every 1x1 GEMM of the GEMM floor
 (``benchmarks/bench_gemm_ceiling.py``: the bare fp32 GEMMs of the 1x1 convolutions, a floor under any fp32 path).
 
@@ -13,13 +13,12 @@ GEMMs alone; int8 can pass it), real-time factor, the error against torchaudio's
 peak memory (CPU: peak RSS growth of a fresh process doing one call; GPU: torch.cuda.max_memory_allocated). Usage:
 
     python benchmarks/bench_conv_tasnet.py [--seconds 1 10 60] [--rates 8000 16000] [--repeats 3] [--device cpu]
-        [--threads N] [--onnxruntime] [--no-memory] [--json FILE]
+        [--threads N] [--onnxruntime] [--no-memory] [--json FILE] [--profile]
 """
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import statistics
 import subprocess
@@ -45,26 +44,23 @@ def fast_precisions() -> tuple[str, ...]:
 
 
 def onnxruntime_models(model: ConvTasNet, threads: int) -> dict:
-    """``onnxruntime fp32`` / ``onnxruntime int8``: ``model`` exported to ONNX, and that graph dynamically quantized
-    (int8 weights per output channel, uint8 activations per call), as callables on a ``(1, 1, time)`` tensor."""
+    """``onnxruntime fp32`` / ``onnxruntime int8``: ``model`` exported to ONNX (``sepaudio export``), in fp32 and with
+    ``--precision int8`` (the TCN 1x1 convolutions as dynamically quantized MatMuls, see
+    :mod:`sepaudio.nn.onnx_int8`), as callables on a ``(1, 1, time)`` tensor."""
     import onnxruntime
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from sepaudio.export import export
 
     folder = tempfile.mkdtemp(prefix="bench_conv_tasnet_")
-    fp32, int8 = os.path.join(folder, "model.onnx"), os.path.join(folder, "model.int8.onnx")
-    export(model, fp32)
-    logging.disable(logging.WARNING)  # its notes on the shape tensors (int64) it leaves in float
-    quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True)
-    logging.disable(logging.NOTSET)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     out = {}
-    for name, path in (("onnxruntime fp32", fp32), ("onnxruntime int8", int8)):
-        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    for precision in ("fp32", "int8"):
+        path = export(model, os.path.join(folder, f"model.{precision}.onnx"), precision=precision)
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         feed = session.get_inputs()[0].name
-        out[name] = lambda x, s=session, f=feed: torch.from_numpy(s.run(None, {f: x[:, 0].numpy()})[0])
+        out[f"onnxruntime {precision}"] = \
+            lambda x, s=session, f=feed: torch.from_numpy(s.run(None, {f: x[:, 0].numpy()})[0])
     return out
 
 
@@ -148,6 +144,53 @@ def peak_rss_growth_mb(call, inference: bool = True) -> float:
     return max(peak[0], rss()) / 2**20 - base / 2**20
 
 
+def op_kind(name: str, shapes: list) -> str:
+    """Which part of the fused path a profiled op (name, input shapes) belongs to (see :func:`profile_fused`): ops
+    on at most 1024 rows of the ``(time, channels)`` layout are the few frames at the edges that gLN's folding
+    recomputes exactly and the padding rows (a scalar times a weight: the per-call scaling of the packed weight)."""
+    small = any(len(shape) == 2 and shape[0] <= 1024 for shape in shapes or [])
+    if name in ("mkldnn::_linear_pointwise", "aten::addmm_", "aten::addmm"):
+        return "1x1 GEMMs"
+    if name == "mkldnn::_convolution_pointwise":
+        return "depthwise conv (+bias, PReLU)"
+    if name == "aten::native_group_norm":
+        return "gLN statistics"
+    if name in ("aten::_convolution", "aten::mkldnn_convolution", "aten::convolution"):
+        return "encoder / decoder conv"
+    if name == "mkldnn::_reorder_linear_weight" or (name == "aten::mul" and len(shapes) > 1 and shapes[1] == []):
+        return "weight scaling by gLN 1/std"
+    if small:
+        return "gLN edge frames, padding rows"
+    if name in ("aten::leaky_relu", "aten::sigmoid_", "aten::softmax", "aten::_softmax"):
+        return "PReLU / mask activation"
+    if name in ("aten::copy_", "aten::clone", "aten::fill_", "aten::zero_"):
+        return "copies / zero fills"
+    if name in ("aten::mul", "aten::add", "aten::sub"):
+        return "elementwise (masks x rep, offsets)"
+    return "other (dispatch, views, scalars)"
+
+
+def profile_fused(samples: int, rounds: int = 3) -> None:
+    """Print where the fused fp32 path's time goes: torch.profiler's self CPU time per op, grouped by kind."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model, x = models("cpu")["sepaudio fp32"], torch.randn(1, 1, samples)
+    with torch.inference_mode():
+        model(x)
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            for _ in range(rounds):
+                model(x)
+    kinds, total = {}, 0.0
+    for event in prof.key_averages(group_by_input_shape=True):
+        kind = op_kind(event.key, event.input_shapes)
+        kinds[kind] = kinds.get(kind, 0.0) + event.self_cpu_time_total
+        total += event.self_cpu_time_total
+    print(f"profile of sepaudio fp32 (fused), {samples} samples, {rounds} calls, threads {torch.get_num_threads()}, "
+          f"load average {os.getloadavg()[0]:.2f}: self CPU time by kind")
+    for kind, t in sorted(kinds.items(), key=lambda kv: -kv[1]):
+        print(f"  {kind:<34} {100 * t / total:>5.1f} %  {t / rounds / 1e6:>7.3f} s per call (CPU, all threads)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, nargs="+", default=[1, 10, 60])
@@ -156,8 +199,10 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument("--onnxruntime", action="store_true", help="also the exported model under onnxruntime, "
-                                                                   "fp32 and dynamically quantized int8")
+                                                                   "fp32 and int8 (export --precision int8)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
+    parser.add_argument("--profile", action="store_true", help="only profile the fused fp32 path (torch.profiler, "
+                                                               "the first --seconds and --rates) by op kind")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--peak-memory-of", nargs=2, metavar=("IMPL", "SAMPLES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -168,6 +213,10 @@ def main() -> None:
         print(rss_growth_mb(args.peak_memory_of[0], int(args.peak_memory_of[1])))
         return
 
+    if args.profile:
+        print(machine_line())
+        profile_fused(int(args.rates[0] * args.seconds[0]), args.repeats)
+        return
     nets = models(args.device, args.onnxruntime)
     cpu = args.device == "cpu"
     print(machine_line())

@@ -7,7 +7,7 @@ the streaming step of a causal model (``chunk, [embedding,] state... -> output, 
 from the PyTorch model are exact rewrites of what tracing would freeze: the end padding is computed from the
 input's length inside the graph, and torchaudio's FFT spectrogram (complex numbers, which ONNX lacks) becomes a
 convolution with the windowed DFT basis. :func:`compare` runs an exported file (onnxruntime or ``torch.jit.load``)
-against the PyTorch model.
+against the PyTorch model. ``precision="int8"`` quantizes an ONNX graph's TCN 1x1 convolutions (:mod:`.nn.onnx_int8`).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import copy
 import io
 import math
 import os
+import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -24,20 +25,21 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from .errors import ModelFileError
+from .errors import ConfigError, ModelFileError
 from .fileio import atomic_path, check_outputs
 from .inference import resolve_device
 from .optional import require
 from .models import EncoderMaskerDecoder, SepaudioModel, TseNet, load_model
 from .models.classifier import AudioClassifier
 from .models.esresnet import Attention2d
+from .nn.onnx_int8 import check_int8_export, quantize_onnx
 
 FORMATS = ("onnx", "torchscript")
+PRECISIONS = ("fp32", "int8")
 OPSET = 17
-#: standard deviation of the example audio (white noise at about the level of speech)
-LEVEL = 0.1
-__all__ = ["FORMATS", "DFTSpectrogram", "export", "export_checked", "compare", "run_exported", "example_inputs",
-           "input_names"]
+LEVEL = 0.1  #: standard deviation of the example audio (white noise at about the level of speech)
+__all__ = ["FORMATS", "PRECISIONS", "DFTSpectrogram", "export", "export_checked", "compare", "run_exported",
+           "example_inputs", "input_names"]
 
 
 class DFTSpectrogram(nn.Module):
@@ -107,10 +109,9 @@ class _Separator(nn.Module):
         rep = self.encode(mixture)
         if speaker is None:
             masks = model.masker(rep)
-        elif model.conditioning == "ivector":
-            masks = model.masker(rep, model.speaker_net(speaker))
-        else:
-            masks = model.masker(rep, model.speaker_net(self.encode(speaker)))
+        else:  # an i-vector, or an enrollment recording
+            masks = model.masker(rep, model.speaker_net(speaker if model.conditioning == "ivector" else
+                                                        self.encode(speaker)))
         length = torch._shape_as_tensor(mixture)[-1]
         out = model.decoder(masks * rep.unsqueeze(1))  # zeros after the last whole window (asteroid framing)
         return F.pad(out, (0, int(model.encoder.filterbank.stride)))[..., :length]
@@ -203,10 +204,8 @@ def _graph_friendly(module: nn.Module) -> nn.Module:
 
 def _wrap(model: SepaudioModel, streaming: bool) -> nn.Module:
     model = copy.deepcopy(model).eval()
-    if streaming:
-        return _Step(model).eval()
-    if isinstance(model, EncoderMaskerDecoder):
-        return _Separator(model).eval()
+    if streaming or isinstance(model, EncoderMaskerDecoder):
+        return (_Step if streaming else _Separator)(model).eval()
     if isinstance(model, AudioClassifier):
         return _graph_friendly(model)
     raise ModelFileError(f"{model.registered_name}: export takes separation, extraction and classification models")
@@ -215,7 +214,7 @@ def _wrap(model: SepaudioModel, streaming: bool) -> nn.Module:
 def input_names(model: SepaudioModel, streaming: bool = False) -> list[str]:
     """Names of the graph's inputs, in order (a streaming step: ``chunk``, [``embedding``], then its state)."""
     if streaming:
-        return ["chunk", *(["embedding"] if _conditioned(model) else []), *_state_names(model)]
+        return ["chunk", *(["embedding"] if _conditioned(model) else []), *_Step(model).step.state_names()]
     if isinstance(model, TseNet):
         return ["mixture", "ivector" if model.conditioning == "ivector" else "enrollment"]
     return ["audio" if isinstance(model, AudioClassifier) else "mixture"]
@@ -225,15 +224,9 @@ def _conditioned(model: SepaudioModel) -> bool:
     return len(getattr(model.masker, "tcn", model.masker).fusions) > 0
 
 
-def _state_names(model: SepaudioModel) -> list[str]:
-    """The state of :meth:`StreamingStep.initial_state`, named."""
-    return _Step(model).step.state_names()
-
-
 def _output_names(model: SepaudioModel, streaming: bool) -> list[str]:
-    if streaming:
-        return ["output", *(f"new_{name}" for name in _state_names(model))]
-    return ["logits" if isinstance(model, AudioClassifier) else "estimate"]
+    return ["output", *(f"new_{name}" for name in _Step(model).step.state_names())] if streaming else \
+        ["logits" if isinstance(model, AudioClassifier) else "estimate"]
 
 
 def _dynamic_axes(model: SepaudioModel, streaming: bool) -> dict:
@@ -271,7 +264,8 @@ def example_inputs(model: SepaudioModel, length: int, streaming: bool = False, b
     return (audio,)
 
 
-def export(model: SepaudioModel, path: str | os.PathLike, fmt: str = "onnx", streaming: bool = False) -> Path:
+def export(model: SepaudioModel, path: str | os.PathLike, fmt: str = "onnx", streaming: bool = False,
+           precision: str = "fp32") -> Path:
     """Write ``model`` as an ONNX or TorchScript file with dynamic batch and time axes.
 
     Args:
@@ -282,15 +276,22 @@ def export(model: SepaudioModel, path: str | os.PathLike, fmt: str = "onnx", str
             inputs ``chunk (batch, k * stride)``, [``embedding (batch, speaker_dim)`` = ``model.embed(speaker)``
             for TseNet, ``(batch, speaker_dim, enrollment_frames)`` for a SliceNet one], then the state of
             :meth:`StreamingStep.initial_state`; outputs ``output (batch, n_src, k * stride)`` and the new state.
+        precision: ``fp32``, or ``int8`` (ONNX of a TCN model for onnxruntime, see :mod:`sepaudio.nn.onnx_int8`).
 
     Returns:
         ``path``.
 
     Raises:
-        ValueError: unknown format, or ``streaming`` with a model that cannot stream.
+        ValueError: unknown format or precision, or ``streaming`` with a model that cannot stream.
+        ConfigError: ``int8`` with TorchScript, a streaming step or a model without TCN blocks.
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; choose one of {FORMATS}")
+    if fmt not in FORMATS or precision not in PRECISIONS:
+        raise ValueError(f"unknown format {fmt!r} or precision {precision!r}; choose from {FORMATS}, {PRECISIONS}")
+    if precision == "int8":  # an fp32 graph, then quantized
+        check_int8_export(model, fmt, streaming)
+        with atomic_path(path) as tmp, tempfile.TemporaryDirectory() as folder:
+            quantize_onnx(export(model, Path(folder) / "fp32.onnx", fmt), tmp)
+        return Path(path)
     if fmt == "onnx":
         require("onnx", "ONNX export")
     wrapper, device = _wrap(model, streaming), next(model.parameters()).device
@@ -319,8 +320,7 @@ def run_exported(path: str | os.PathLike, inputs: tuple[torch.Tensor, ...]) -> l
     Returns:
         The outputs as a list of tensors on the CPU.
     """
-    path = Path(path)
-    if not zipfile.is_zipfile(path):
+    if not zipfile.is_zipfile(path := Path(path)):
         ort = require("onnxruntime", "ONNX export")
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         feeds = {arg.name: x.numpy() for arg, x in zip(session.get_inputs(), inputs)}
@@ -333,25 +333,27 @@ def run_exported(path: str | os.PathLike, inputs: tuple[torch.Tensor, ...]) -> l
 
 
 def export_checked(source: str | os.PathLike, path: str | os.PathLike, fmt: str, streaming: bool = False,
-                   device: str = "cpu") -> tuple[Path, dict[int, float]]:
-    """Load a model (file, folder or Hub id), export it and :func:`compare` the file with it at two lengths (one
-    and 1.5 seconds; a streaming step: chunks of 10 and 25 ms). The model is traced and compared on ``device``
-    (``cpu``, ``cuda``, ``cuda:N``).
+                   device: str = "cpu", precision: str = "fp32") -> tuple[Path, dict[int, float]]:
+    """Load a model (file, folder or Hub id), export it in ``precision`` and :func:`compare` the file with it (fp32
+    PyTorch) at two lengths (one and 1.5 seconds; a streaming step: chunks of 10 and 25 ms). The model is traced and
+    compared on ``device`` (``cpu``, ``cuda``, ``cuda:N``).
 
     Returns:
         ``(path, {length: max |difference|})``.
 
     Raises:
         ModelFileError: the model cannot be loaded, is of a kind that does not export, or cannot stream.
-        ConfigError: an unusable ``device``.
+        ConfigError: an unusable ``device``; ``int8`` where :func:`export` refuses it.
     """
     local = Path(source)
     if local.exists():  # a local model file or folder: the export never replaces any of it
         check_outputs([path], inputs=[p for p in local.iterdir() if p.is_file()] if local.is_dir() else [local])
     model = load_model(source).to(resolve_device(device))
     try:
-        export(model, path, fmt, streaming)
+        export(model, path, fmt, streaming, precision)
     except ValueError as err:  # check_streamable's reason, or an unknown format
+        if isinstance(err, ConfigError):
+            raise
         raise ModelFileError(f"{source}: {err}") from err
     rate = int(model.sample_rate)
     lengths = (rate // 100, rate // 40) if streaming else (rate, rate * 3 // 2 + 7)
@@ -390,8 +392,6 @@ def compare(model: SepaudioModel, path: str | os.PathLike, lengths: tuple[int, .
 
 
 def _max_diff(got: torch.Tensor, expected: torch.Tensor) -> float:
-    if got.shape != expected.shape:
-        return math.inf
-    if not got.is_floating_point():
-        return 0.0 if torch.equal(got, expected) else math.inf
+    if got.shape != expected.shape or not got.is_floating_point():
+        return 0.0 if got.shape == expected.shape and torch.equal(got, expected) else math.inf
     return float((got - expected).abs().max()) if got.numel() else 0.0

@@ -46,6 +46,9 @@ def add_export(sub) -> None:
     add_option(p, "--stream", old=("--streaming",), action="store_true",
                help="export the streaming step of a causal model: (chunk, [embedding,] state...) -> "
                     "(output, state...)")
+    p.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
+                   help="fp32 (default), or int8: an ONNX graph whose TCN blocks' 1x1 convolutions are dynamically "
+                        "quantized for onnxruntime (int8 weights per output channel, activations per call)")
     add_device(p)
     p.set_defaults(func=run_export)
 
@@ -53,6 +56,7 @@ def add_export(sub) -> None:
 def run_export(args) -> None:
     from ..export import export_checked
 
-    path, diffs = export_checked(args.model, args.output, args.format, args.stream, device=args.device)
+    path, diffs = export_checked(args.model, args.output, args.format, args.stream, device=args.device,
+                                 precision=args.precision)
     checked = ", ".join(f"{length} samples {diff:.1e}" for length, diff in diffs.items())
-    print(f"{path} ({args.format}); max |difference| from PyTorch: {checked}")
+    print(f"{path} ({args.format}, {args.precision}); max |difference| from PyTorch (fp32): {checked}")

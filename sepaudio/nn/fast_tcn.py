@@ -1,6 +1,7 @@
 """Fused inference of a trained :class:`~sepaudio.nn.TCNMasker` on CPU: the same function, fewer passes over memory.
 
-Built once from the masker's weights (a snapshot: build again after changing them), it computes in a
+Built once from the masker's weights (packed once; rebuilt by the next call after any in-place change of them, which
+their version counters show; a parameter replaced by a new tensor needs ``model.fast()`` again), it computes in a
 ``(time, channels)`` layout, one utterance at a time, so that every 1x1 convolution is a GEMM with many rows:
 
 - each block's first 1x1 carries its bias and PReLU in the GEMM (oneDNN post-op, pre-packed weights);
@@ -71,8 +72,9 @@ class _QLinear:
     deprecated) ran the bare GEMMs about as fast as oneDNN's qlinear (within 30 %, noisy), but has no post-ops, so
     the PReLU and the residual / skip sum would be extra passes over the biggest tensors, and gLN's 1/std could
     not ride in the activation scale; onnxruntime's dynamically quantized graph (``quantize_dynamic`` of the
-    exported model, 1x1 convolutions as ``ConvInteger``) took twice as long as this path and as its own fp32 graph,
-    and would need the ``export`` extra at inference. oneDNN's kernel takes the activation scale as an argument,
+    exported model: 1x1 convolutions as ``ConvInteger`` took twice as long as this path; as time-major
+    ``DynamicQuantizeMatMul``, what ``sepaudio export --precision int8`` writes, 1.4-1.5x as long) would also need
+    the ``export`` extra at inference. oneDNN's kernel takes the activation scale as an argument,
     fuses the post-ops of the fp32 path, and is what torch's own x86 quantization (PT2E + inductor) lowers to.
     On that CPU int8 is no faster than fp32 (oneDNN's AVX2 int8 GEMM runs at the fp32 rate); it is meant for VNNI
     / AMX CPUs.
@@ -110,6 +112,12 @@ class _QLinear:
         return torch.ops.onednn.qlinear_pointwise.binary(u8, scale * gain, zero, self.packed, self.scales, self.zeros,
                                                          into, bias, 1.0, 0, torch.float32, 1.0, 0, "sum", 1.0,
                                                          "none", [], "")
+
+
+def _versions(module: torch.nn.Module) -> tuple[int, ...]:
+    """The in-place version counters of ``module``'s parameters and buffers (an optimizer step, ``load_state_dict``
+    or ``param.data.copy_`` raises them)."""
+    return tuple(t._version for t in (*module.parameters(), *module.buffers()))
 
 
 def _gln_stats(x: torch.Tensor, eps: float) -> tuple[float, float]:
@@ -152,6 +160,8 @@ class _Block:
             self.b1, self.g1, self.dw_sum = f32(block.norm1.bias), g1, self.dw.sum(1)
             w_g = w_out * f32(block.norm2.weight)
             self.w_g, self.out_rowsum = w_g, w_g.sum(1)
+            # packed once; per call only scaled by 1/std in oneDNN's layout (a pass over the weight, no reorder)
+            self.packed_g = _pack(w_g) if dtype == torch.float32 and not int8 else None
             self.b_out = self.b_out + w_out @ f32(block.norm2.bias)
         elif not int8:
             self.out_t = w_out.t().to(dtype)
@@ -197,7 +207,7 @@ class _Block:
         mean, rstd = _gln_stats(p[:frames], self.eps)
         scale = self.g1 * rstd
         shift = self.b1 - mean * scale
-        p[frames:] = 0
+        p[frames:].zero_()
         out = self._conv(p, self.dw * scale[:, None], self.b_dw + shift * self.dw_sum)
         head = min(self.left, frames)
         for lo, hi in ((0, head), (max(frames - self.right, head), frames)):
@@ -230,10 +240,14 @@ class _Block:
         -> ``(hi - lo, hidden)``."""
         frames, d = p.shape[0], self.dilation
         start, stop = lo - self.left, hi + self.right
+        # few ops, each fused (addcmul): every small op costs a thread barrier, which on a loaded CPU made the
+        # edges ~8 % of a call when they took ~13 ops each
         z = p.new_zeros(stop - start, p.shape[1], dtype=torch.float32)
-        z[max(-start, 0):min(stop, frames) - start] = p[max(start, 0):min(stop, frames)].float() * scale + shift
-        y = self.b_dw + sum(z[k * d:k * d + hi - lo] * self.dw[:, k] for k in range(self.dw.shape[1]))
-        return F.leaky_relu(y, self.a2).to(p.dtype)
+        torch.addcmul(shift, p[max(start, 0):min(stop, frames)], scale, out=z[max(-start, 0):min(stop, frames) - start])
+        y = torch.addcmul(self.b_dw, z[:hi - lo], self.dw[:, 0])
+        for k in range(1, self.dw.shape[1]):
+            y.addcmul_(z[k * d:k * d + hi - lo], self.dw[:, k])
+        return F.leaky_relu_(y, self.a2).to(p.dtype)
 
     def accumulate(self, state: torch.Tensor, p: torch.Tensor, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``state`` + [res_conv; skip_conv](norm2(p)) without its constant part, and that constant part (to add
@@ -247,8 +261,9 @@ class _Block:
             const = self.b_out - (mean * rstd) * self.out_rowsum
             if self.int8:  # rstd scales the activations
                 return self.q_out(p, None, frames, into=state, gain=rstd), const
-            # rstd scales the (small) weight, repacked per call: oneDNN beat MKL's addmm_(alpha=rstd) by ~9% in fp32
-            state = _mkldnn._linear_pointwise.binary(p, state, _pack((self.w_g * rstd).to(self.dtype)), None, "add")
+            # rstd scales the (small) weight: oneDNN beat MKL's addmm_(alpha=rstd) by ~9% in fp32; bf16 repacks
+            packed = self.packed_g * rstd if self.packed_g is not None else _pack((self.w_g * rstd).to(self.dtype))
+            state = _mkldnn._linear_pointwise.binary(p, state, packed, None, "add")
             return state, const
         if self.int8:
             self.q_out(_norm_tc(self.norm2, p[:frames]), None, frames, into=state[:frames])
@@ -274,7 +289,7 @@ class FastTCNMasker:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose one of {sorted(PRECISIONS)}")
         self.dtype = dtype = PRECISIONS[precision]
-        self._args = (masker, precision)
+        self._args, self._versions = (masker, precision), _versions(masker)
         tcn, config = masker.tcn, masker.tcn.config
         self.n_src, self.channels, self.max_dilation = masker.n_src, config.channels, 2 ** (config.blocks - 1)
         self.conditioned = bool(len(tcn.fusions))
@@ -293,7 +308,7 @@ class FastTCNMasker:
         else:
             self.bottleneck_t = w.t().to(dtype)
         self.out_prelu = float(masker.output_prelu.weight.detach())
-        self.out_packed = _pack(masker.output_conv.weight.detach()[:, :, 0].to(dtype))
+        self.out_w = masker.output_conv.weight.detach()[:, :, 0].to(dtype)
         self.out_b = masker.output_conv.bias.detach().to(dtype)
         self.mask_attr = _MASK_ATTRS.get(type(masker.mask_act).__name__)  # None: softmax over sources
 
@@ -305,8 +320,10 @@ class FastTCNMasker:
     def __call__(self, rep: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         if self.conditioned and cond is None:
             raise ValueError("this network is conditioned on a speaker vector: pass cond of shape (batch, cond_dim)")
+        if _versions(self._args[0]) != self._versions:  # weights changed in place since the build: fold them again
+            self.__init__(*self._args)
         masks = [self._one(r, None if cond is None else cond[i].float()) for i, r in enumerate(rep)]
-        return masks[0][None] if len(masks) == 1 else torch.stack(masks)  # a stack would copy the (permuted) mask
+        return masks[0][None] if len(masks) == 1 else torch.stack(masks)
 
     def _one(self, rep: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """Shape: ``(in_channels, frames)``, ``(cond_dim)`` -> ``(n_src, in_channels, frames)``."""
@@ -329,8 +346,7 @@ class FastTCNMasker:
             state, const = block.accumulate(state, p, frames)
             offset = offset + const
         skip = F.leaky_relu(state[:frames, c:] + offset[c:].to(self.dtype), self.out_prelu)
-        if self.mask_attr is not None:
-            masks = _linear(skip, self.out_packed, self.out_b, self.mask_attr).float()
-            return masks.view(frames, self.n_src, channels).permute(1, 2, 0)
-        masks = _linear(skip, self.out_packed, self.out_b).float().view(frames, self.n_src, channels)
-        return masks.softmax(1).permute(1, 2, 0)
+        # the mask 1x1 as W @ skip.T: the masks come out in the decoder's (n_src, channels, frames) layout, which
+        # saves the transposing copy that a (frames, n_src * channels) result costs later (about 4 % of a call)
+        masks = torch.addmm(self.out_b[:, None], self.out_w, skip.t()).float().view(self.n_src, channels, frames)
+        return masks.softmax(0) if self.mask_attr is None else getattr(torch, self.mask_attr + "_")(masks)
