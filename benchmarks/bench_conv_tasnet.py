@@ -46,7 +46,7 @@ def fast_precisions() -> tuple[str, ...]:
 def onnxruntime_models(model: ConvTasNet, threads: int) -> dict:
     """``onnxruntime fp32`` / ``onnxruntime int8``: ``model`` exported to ONNX (``sepaudio export``), in fp32 and with
     ``--precision int8`` (the TCN 1x1 convolutions as dynamically quantized MatMuls, see
-    :mod:`sepaudio.nn.onnx_int8`), as callables on a ``(1, 1, time)`` tensor."""
+    :mod:`sepaudio.onnx_int8`), as callables on a ``(1, 1, time)`` tensor."""
     import onnxruntime
 
     from sepaudio.export import export

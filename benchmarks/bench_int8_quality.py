@@ -59,7 +59,7 @@ def score(recipe: str, folder: Path, overrides: list[str], precision: str) -> di
 
 def score_onnx(recipe: str, folder: Path, overrides: list[str]) -> dict[str, dict[str, float]]:
     """SI-SDRi per test mixture (precision -> id -> dB) of the trained run exported to ONNX in fp32 and with
-    ``--precision int8`` (:mod:`sepaudio.nn.onnx_int8`), run by onnxruntime on one thread."""
+    ``--precision int8`` (:mod:`sepaudio.onnx_int8`), run by onnxruntime on one thread."""
     import onnxruntime
     import torch
     import yaml

@@ -7,7 +7,7 @@ the streaming step of a causal model (``chunk, [embedding,] state... -> output, 
 from the PyTorch model are exact rewrites of what tracing would freeze: the end padding is computed from the
 input's length inside the graph, and torchaudio's FFT spectrogram (complex numbers, which ONNX lacks) becomes a
 convolution with the windowed DFT basis. :func:`compare` runs an exported file (onnxruntime or ``torch.jit.load``)
-against the PyTorch model. ``precision="int8"`` quantizes an ONNX graph's TCN 1x1 convolutions (:mod:`.nn.onnx_int8`).
+against the PyTorch model. ``precision="int8"`` quantizes an ONNX graph's TCN 1x1 convolutions (:mod:`.onnx_int8`).
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from .optional import require
 from .models import EncoderMaskerDecoder, SepaudioModel, TseNet, load_model
 from .models.classifier import AudioClassifier
 from .models.esresnet import Attention2d
-from .nn.onnx_int8 import check_int8_export, quantize_onnx
+from .onnx_int8 import check_int8_export, quantize_onnx
 
 FORMATS = ("onnx", "torchscript")
 PRECISIONS = ("fp32", "int8")
@@ -276,7 +276,7 @@ def export(model: SepaudioModel, path: str | os.PathLike, fmt: str = "onnx", str
             inputs ``chunk (batch, k * stride)``, [``embedding (batch, speaker_dim)`` = ``model.embed(speaker)``
             for TseNet, ``(batch, speaker_dim, enrollment_frames)`` for a SliceNet one], then the state of
             :meth:`StreamingStep.initial_state`; outputs ``output (batch, n_src, k * stride)`` and the new state.
-        precision: ``fp32``, or ``int8`` (ONNX of a TCN model for onnxruntime, see :mod:`sepaudio.nn.onnx_int8`).
+        precision: ``fp32``, or ``int8`` (ONNX of a TCN model for onnxruntime, see :mod:`sepaudio.onnx_int8`).
 
     Returns:
         ``path``.

@@ -18,7 +18,7 @@ LAYERS = [
     {"sepaudio.data"},
     {"sepaudio.train", "sepaudio.evaluate", "sepaudio.separate", "sepaudio.extract",
      "sepaudio.classify", "sepaudio.segment", "sepaudio.streaming",
-     "sepaudio.export"},
+     "sepaudio.export", "sepaudio.onnx_int8"},
     {"sepaudio.cli", "sepaudio.__main__"},
 ]
 

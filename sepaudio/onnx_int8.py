@@ -23,7 +23,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..optional import require
+from .optional import require
 
 __all__ = ["quantize_onnx", "check_int8_export", "pointwise_convs"]
 
@@ -110,7 +110,7 @@ def check_int8_export(model, fmt: str, streaming: bool) -> None:
     Raises:
         ConfigError: TorchScript, a streaming step, or a model without TCN blocks.
     """
-    from ..errors import ConfigError
+    from .errors import ConfigError
 
     if fmt != "onnx":
         raise ConfigError(f"--precision int8: the {fmt} format has no int8 export (TorchScript cannot trace the "
