@@ -83,9 +83,9 @@ def run_seed(seed: int, epochs: int, overrides: list[str]) -> dict:
                             *tse, "--out", str(report / "confusion_by_pitch.md")], check=True,
                            stdout=subprocess.DEVNULL)
         summary = json.loads((report / "summary.json").read_text())
-        train_cpu = {"scratch": cpu.get(f"scratch@{epochs}"), "warm": None, "select": cpu.get(f"blind@{epochs}")}
-        if f"warm@{epochs - half}" in cpu and f"blind@{half}" in cpu:
-            train_cpu["warm"] = cpu[f"warm@{epochs - half}"] + cpu[f"blind@{half}"]
+        # the blind run was resumed at half time: its CPU is that of both parts
+        train_cpu = {"scratch": cpu[f"scratch@{epochs}"], "warm": cpu[f"blind@{half}"] + cpu[f"warm@{epochs - half}"],
+                     "select": cpu[f"blind@{half}"] + cpu[f"blind@{epochs}"]}
         results[method] = {**summary, "cpu_s": train_cpu[method],
                            "pitch": (report / "confusion_by_pitch.md").read_text()}
     return results
