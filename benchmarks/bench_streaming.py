@@ -145,6 +145,11 @@ def bench(model: TseNet, hop: int, seconds: float, warmup: float, precisions: li
     return {"rows": rows, "latency_ms": latency, "offline": offline}
 
 
+def _cell(value: float) -> str:
+    """A table cell: two decimals, empty where there is no value (the floor row has no spread)."""
+    return "" if value != value else f"{value:.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", choices=["tse_mini", "tsenet_paper"],
@@ -176,7 +181,7 @@ def main() -> None:
             offline = f"{r['offline']['plain']:.3f} / {r['offline']['fast fp32']:.3f}"
             for step, row in r["rows"].items():
                 print(f"| {name} | {model.num_parameters:,} | {hop_ms:g} | {r['latency_ms']:.1f} | {step} | "
-                      f"{row['cpu_ms']:.2f} | {row['cpu_p95_ms']:.2f} | {row['rtf']:.3f} | {offline} |", flush=True)
+                      f"{row['cpu_ms']:.2f} | {_cell(row['cpu_p95_ms'])} | {row['rtf']:.3f} | {offline} |", flush=True)
 
 
 if __name__ == "__main__":
