@@ -42,9 +42,8 @@ def sepaudio(*args: str, log: Path) -> float:
     with open(log, "a") as out:
         child = subprocess.Popen([sys.executable, "-m", "sepaudio", *args], stdout=out, stderr=subprocess.STDOUT)
     _, status, usage = os.wait4(child.pid, 0)  # this child's usage, its data workers included
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode:
-        raise SystemExit(f"sepaudio {' '.join(args)} failed (exit {child.returncode}); see {log}")
+    if code := os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"sepaudio {' '.join(args)} failed (exit {code}); see {log}")
     return usage.ru_utime + usage.ru_stime
 
 
@@ -65,12 +64,15 @@ def run_seed(seed: int, epochs: int, overrides: list[str]) -> dict:
 
     half = epochs // 2
     train("blind", "conf_blind.yml", half)
-    if not (root / "blind_half" / "model.pt").exists():
-        shutil.copytree(root / "blind", root / "blind_half", dirs_exist_ok=True)
+    blind_half = root / "blind_half.pt"  # the separator after half the epochs, which the warm start starts from
+    if not blind_half.exists():
+        shutil.copy2(root / "blind" / "model.pt", blind_half)
     train("blind", "conf_blind.yml", epochs)
     train("scratch", "conf.yml", epochs, *overrides)
-    train("warm", "conf_warmstart.yml", epochs - half, f"model.init_from={root / 'blind_half' / 'model.pt'}",
-          *overrides)
+    train("warm", "conf_warmstart.yml", epochs - half, f"model.init_from={blind_half}", *overrides)
+    # the blind run was resumed at half time: its CPU is that of both parts
+    train_cpu = {"scratch": cpu[f"scratch@{epochs}"], "warm": cpu[f"blind@{half}"] + cpu[f"warm@{epochs - half}"],
+                 "select": cpu[f"blind@{half}"] + cpu[f"blind@{epochs}"]}
     conf = str(RECIPE / "conf.yml")
     for method in METHODS:
         report = root / f"eval_{method}"
@@ -83,9 +85,6 @@ def run_seed(seed: int, epochs: int, overrides: list[str]) -> dict:
                             *tse, "--out", str(report / "confusion_by_pitch.md")], check=True,
                            stdout=subprocess.DEVNULL)
         summary = json.loads((report / "summary.json").read_text())
-        # the blind run was resumed at half time: its CPU is that of both parts
-        train_cpu = {"scratch": cpu[f"scratch@{epochs}"], "warm": cpu[f"blind@{half}"] + cpu[f"warm@{epochs - half}"],
-                     "select": cpu[f"blind@{half}"] + cpu[f"blind@{epochs}"]}
         results[method] = {**summary, "cpu_s": train_cpu[method],
                            "pitch": (report / "confusion_by_pitch.md").read_text()}
     return results
