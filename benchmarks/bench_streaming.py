@@ -6,8 +6,10 @@ with the reference step (``precision=None``: one small torch call per layer) and
 load on a shared machine falls on all of them alike. Prints the median and 95th-percentile compute time per hop
 (CPU time of the thread) and the real-time factor (CPU time / audio time; below 1 keeps up with the stream).
 
-With ``--onnx`` (default where onnx and onnxruntime are installed) the reference step exported to ONNX
-(``sepaudio export --stream``) runs beside them under onnxruntime on one thread, fed the same whole strides per hop.
+With ``--onnx`` (default where onnx and onnxruntime are installed) two more rows: the fused step run by onnxruntime
+(``model.streamer(engine="onnxruntime")``, :class:`~sepaudio.nn.onnx_stream.OnnxStreamingStep`), and the reference
+step exported to ONNX (``sepaudio export --stream``) under onnxruntime on one thread, fed the same whole strides per
+hop (the unfused graph: what exporting alone gives).
 
 Two floors for the fused step, on the same weights and hops:
 
@@ -117,6 +119,7 @@ def bench(model: TseNet, hop: int, seconds: float, warmup: float, precisions: li
                      **{f"fused {p}": model.streamer(cond, precision=p) for p in precisions}}
         folder = tempfile.TemporaryDirectory()
         if onnx:
+            streamers["fused fp32, onnxruntime engine"] = model.streamer(cond, precision="fp32", engine="onnxruntime")
             streamers["reference exported, onnxruntime"] = OnnxStep(model, cond, folder.name)
         for chunk in torch.randn(int(warmup * rate)).split(hop):
             for streamer in streamers.values():

@@ -30,6 +30,7 @@ import math
 import multiprocessing
 import os
 import re
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -268,16 +269,20 @@ def evaluate_config(
             (``EncoderMaskerDecoder.fast``); ``None`` the plain one.
         device: where the model runs (``cpu``, ``cuda``, ``cuda:N``); ``None``: the first GPU when there is one and
             ``trainer.accelerator`` allows it, else the CPU.
-        calibrate_on: a classifier only: first fit its per-class decision thresholds on the ``data.<calibrate_on>``
-            split (``valid``; see :func:`sepaudio.classify.calibrate`) and write them into the model file (atomically), where
-            ``classify``, ``segment`` and ``predict`` use them; the summary then holds them as ``thresholds``.
+        calibrate_on: first fit the model's thresholds on the ``data.<calibrate_on>`` split (``valid``) and write
+            them into the model file (atomically): a classifier's per-class decision thresholds (see
+            :func:`sepaudio.classify.calibrate`; ``classify``, ``segment`` and ``predict`` use them; the summary holds
+            them as ``thresholds``), an extractor's ``confidence_threshold``: the confidence that accepts
+            :data:`KEEP` of its extractions there (``extract`` warns below it; the summary holds it as
+            ``confidence_threshold``).
         select: ``"ivector"``: separate, then select (:class:`~sepaudio.speaker.select.SelectExtractor`): the model
             is a blind separator and each extraction is its output whose i-vector (by the dataset's i-vector
             extractor: ``data.name: with_ivectors``) is nearest the enrollment's; the model card is left alone.
 
     Raises:
         ConfigError: the config has no ``data.<split>`` (or ``data.<calibrate_on>``) section, ``device`` is unusable,
-            or ``calibrate_on`` is given for a model that is not a classifier or whose file is not a ``.pt`` file.
+            or ``calibrate_on`` is given for a model that is neither a classifier nor an extractor, with ``select``,
+            or for a file that is not a ``.pt`` file.
         ModelFileError: the model file is missing or unreadable.
     """
     from .data import create_dataset
@@ -293,8 +298,11 @@ def evaluate_config(
         "cuda" if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
     model_path = model_path or exp_dir / "model.pt"
     model = load_model(model_path).to(device)
-    if calibrate_on and not isinstance(model, AudioClassifier):
-        raise ConfigError(f"--calibrate fits the decision thresholds of a classifier, not of {model.registered_name}.")
+    if calibrate_on and (select or not isinstance(model, AudioClassifier) and not hasattr(model,
+                                                                                            "confidence_threshold")):
+        what = "a separate-then-select extractor (--select)" if select else model.registered_name
+        raise ConfigError(f"--calibrate fits the decision thresholds of a classifier or the confidence threshold of "
+                          f"an extraction model, not of {what}.")
     if precision is not None:
         if not isinstance(model, EncoderMaskerDecoder):
             raise ConfigError(f"--precision applies to separation / extraction models, not {model.registered_name}.")
@@ -315,24 +323,46 @@ def evaluate_config(
     print(f"evaluating {model.registered_name} on data.{split} ({len(dataset)} items) on one device: {device}")
     summary = evaluate(model, dataset, out_dir, n_examples, batch_size=data.get("batch_size", 32), metrics=metrics)
     if thresholds is not None:
-        summary["thresholds"] = thresholds
+        summary["thresholds" if isinstance(model, AudioClassifier) else "confidence_threshold"] = thresholds
         write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     if select is None:
         _update_card(Path(model_path), split, data["name"], summary)
     return summary
 
 
-def _calibrate(model: AudioClassifier, model_path: Path, dataset: Dataset, split: str, batch_size: int) -> dict:
-    """:func:`~sepaudio.classify.calibrate` on ``data.<split>``, the thresholds written into the model file ``model_path``."""
+def _calibrate(model: SepaudioModel, model_path: Path, dataset: Dataset, split: str, batch_size: int
+               ) -> dict | float:
+    """Fit the thresholds of a classifier (:func:`~sepaudio.classify.calibrate`) or an extractor
+    (:func:`_confidence_threshold`) on ``data.<split>``, written into the model file ``model_path``."""
     path = resolve_model_path(model_path)
     if path.suffix != ".pt":
         raise ConfigError(f"--calibrate writes the thresholds into a model.pt file, and {model_path} is not one; "
                           f"give --model a model.pt (e.g. model.save('model.pt') from Python).")
-    thresholds = calibrate(model, dataset, batch_size)
+    if isinstance(model, AudioClassifier):
+        thresholds = calibrate(model, dataset, batch_size)
+        model.save(path)
+        print(f"decision thresholds fitted on data.{split} (macro F1), written to {path}: "
+              + ", ".join(f"{label} {value:.3g}" for label, value in thresholds.items()))
+        return thresholds
+    threshold = _confidence_threshold(model, dataset, split)
+    model.confidence_threshold.fill_(threshold)
     model.save(path)
-    print(f"decision thresholds fitted on data.{split} (macro F1), written to {path}: "
-          + ", ".join(f"{label} {value:.3g}" for label, value in thresholds.items()))
-    return thresholds
+    print(f"confidence threshold fitted on data.{split} (accepts {KEEP:.0%} of {len(dataset)} extractions), "
+          f"written to {path}: {threshold:.4g}")
+    return threshold
+
+
+def _confidence_threshold(model: SepaudioModel, dataset: Dataset, split: str) -> float:
+    """The confidence that accepts :data:`KEEP` of ``model``'s extractions of ``dataset`` (from mixtures and
+    enrollments; the references are not scored)."""
+    with tempfile.TemporaryDirectory() as scratch:  # no examples are drawn; the scores alone are kept
+        _, rows = _separate(model, dataset, Path(scratch), 0, False, True, (), 0)
+    scores = [row["confidence"] for row in rows if not math.isnan(row.get("confidence", math.nan))]
+    if not scores:
+        raise ConfigError(f"--calibrate: no extraction of data.{split} has a confidence (every one needs a speaker "
+                          f"vector of the estimate, of the residual and of the enrollment: an i-vector model needs "
+                          f"the dataset's i-vector extractor, data.name: with_ivectors).")
+    return kept_confusion(scores, [False] * len(scores), KEEP)[0]
 
 
 def _selector(model: SepaudioModel, dataset: Dataset, model_path, select: str):

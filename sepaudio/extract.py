@@ -28,17 +28,24 @@ from .models import TseNet
 from .pretrained import load_model
 from .models.tsenet import MIN_SECONDS, RELIABLE_SECONDS, SILENT_RMS  # noqa: F401  (re-exported)
 from .speaker import IVectorExtractor, load_ivector_extractor
-from .speaker.confidence import ConfidenceMeter, SpeakerVectors, confidence
+from .speaker.confidence import DEFAULT_THRESHOLD, ConfidenceMeter, SpeakerVectors, confidence
 from .speaker.enrollment import EnrollmentSpec, load_enrollment, parse_enrollment
 from .speaker.select import SelectExtractor, check_selection
 
 __all__ = ["load_extractor", "enrollment_embedding", "extract_file", "extract_list", "read_extract_list",
-           "extraction_confidence", "write_report", "confidence_warning", "DEFAULT_MIN_CONFIDENCE"]
+           "extraction_confidence", "write_report", "confidence_warning", "confidence_threshold",
+           "DEFAULT_MIN_CONFIDENCE"]
 
-#: ``--min-confidence``'s default: about the 10th percentile of the confidence of a trained tse_mini extractor on
-#: mixtures of its training voices (below it the two voices found are nearly alike, or the enrollment sides with
-#: what was left out)
-DEFAULT_MIN_CONFIDENCE = 0.01
+#: the warning threshold of a model that has no calibrated one (a separate-then-select extractor, an old file)
+DEFAULT_MIN_CONFIDENCE = DEFAULT_THRESHOLD
+
+
+def confidence_threshold(model: Any, min_confidence: float | None = None) -> float:
+    """The threshold below which an extraction is warned of: ``min_confidence`` when given, else the model's
+    calibrated ``confidence_threshold`` (``sepaudio evaluate --calibrate``), else :data:`DEFAULT_MIN_CONFIDENCE`."""
+    if min_confidence is not None:
+        return float(min_confidence)
+    return float(getattr(model, "confidence_threshold", DEFAULT_MIN_CONFIDENCE))
 
 
 def load_extractor(path: str | os.PathLike, ivector_model: str | os.PathLike | None = None, device: str = "cpu",
@@ -260,10 +267,11 @@ def extract_list(model_path: str | os.PathLike, list_path: str | os.PathLike, ou
                  ivector_model: str | os.PathLike | None = None, chunk_seconds: float = 8.0,
                  overlap_seconds: float = 1.0, device: str = "cpu", progress: bool = True,
                  precision: str | None = None, select: str | None = None,
-                 min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> list[Path]:
+                 min_confidence: float | None = None) -> list[Path]:
     """Run :func:`extract_file` over every line of a list (see :func:`read_extract_list`), with a progress bar;
     ``precision`` and ``select`` as in :func:`load_extractor`. Writes ``out_dir/confidence.csv`` (see
-    :func:`write_report`) and warns on stderr of each extraction below ``min_confidence``.
+    :func:`write_report`) and warns on stderr of each extraction below ``min_confidence`` (``None``: the model's
+    threshold, see :func:`confidence_threshold`).
 
     Returns:
         The written outputs, in list order.
@@ -271,6 +279,7 @@ def extract_list(model_path: str | os.PathLike, list_path: str | os.PathLike, ou
     check_out_dir(out_dir)
     model, ivectors = load_extractor(model_path, ivector_model, device, precision, select)
     check_chunking(chunk_seconds, overlap_seconds, model.sample_rate)
+    min_confidence = confidence_threshold(model, min_confidence)
     jobs = read_extract_list(list_path, out_dir)
     rows = []
     for mix, enroll, out in tqdm(jobs, desc="extracting", unit="file", disable=not progress):

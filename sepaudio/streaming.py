@@ -135,9 +135,9 @@ def _hop_samples(hop_ms: float, sample_rate: int) -> int:
     return hop
 
 
-def _streamer(model, model_path, cond=None, precision: str | None = None) -> Streamer:
+def _streamer(model, model_path, cond=None, precision: str | None = None, engine: str = "torch") -> Streamer:
     try:
-        return model.streamer(cond, precision=precision or "fp32")
+        return model.streamer(cond, precision=precision or "fp32", engine=engine)
     except ValueError as err:
         raise ModelFileError(f"{model_path}: {err}") from None
 
@@ -169,7 +169,8 @@ def _stream_to(streamer: Streamer, blocks: Iterator[torch.Tensor], outputs: list
 
 def stream_extract(model_path: str | os.PathLike, mixture: str, enrollment: str | os.PathLike, out: str,
                    ivector_model: str | os.PathLike | None = None, hop_ms: float = 16.0, fmt: str = "s16le",
-                   rate: int | None = None, device: str = "cpu", precision: str | None = None) -> list[str]:
+                   rate: int | None = None, device: str = "cpu", precision: str | None = None,
+                   engine: str = "torch") -> list[str]:
     """Extract the enrolled speaker from a stream with a causal extraction model, writing as it goes.
 
     Args:
@@ -185,6 +186,7 @@ def stream_extract(model_path: str | os.PathLike, mixture: str, enrollment: str 
         precision: ``fp32`` (``None``: the default) | ``bf16`` | ``int8``: of the streaming step
             (:class:`~sepaudio.nn.streaming.Streamer`; on the CPU a TCN model runs the fused step), refused as by
             ``model.fast(precision)``.
+        engine: ``torch`` | ``onnxruntime``: what runs the fused step (:class:`~sepaudio.nn.streaming.Streamer`).
 
     Returns:
         ``[out]``.
@@ -196,14 +198,15 @@ def stream_extract(model_path: str | os.PathLike, mixture: str, enrollment: str 
     if out != STDIO:
         check_outputs([out], [p for p in (mixture, enrollment) if p != STDIO])
     model, ivectors = load_extractor(model_path, ivector_model, device)
-    streamer = _streamer(model, model_path, enrollment_embedding(model, enrollment, ivectors), precision)
+    streamer = _streamer(model, model_path, enrollment_embedding(model, enrollment, ivectors), precision,
+                         engine)
     _run(streamer, mixture, [out], hop_ms, fmt, rate)
     return [out]
 
 
 def stream_separate(model_path: str | os.PathLike, mixture: str, out: str, hop_ms: float = 16.0,
                     fmt: str = "s16le", rate: int | None = None, device: str = "cpu",
-                    precision: str | None = None) -> list[str]:
+                    precision: str | None = None, engine: str = "torch") -> list[str]:
     """Separate a stream with a causal blind separation model, writing as it goes.
 
     Args:
@@ -211,13 +214,13 @@ def stream_separate(model_path: str | os.PathLike, mixture: str, out: str, hop_m
         mixture: an audio file, or ``-`` for raw mono PCM on standard input.
         out: a folder for ``<name>_s1.wav``, ``<name>_s2.wav``, ... (``stdin_s1.wav``, ... for ``-``), or ``-`` for
             raw PCM on standard output with the sources interleaved as channels.
-        hop_ms, fmt, rate, device, precision: as in :func:`stream_extract`.
+        hop_ms, fmt, rate, device, precision, engine: as in :func:`stream_extract`.
 
     Returns:
         The outputs (``["-"]`` for standard output).
     """
     model = load_separator(model_path, device)
-    streamer = _streamer(model, model_path, precision=precision)
+    streamer = _streamer(model, model_path, precision=precision, engine=engine)
     if out == STDIO:
         outputs = [STDIO]
     else:

@@ -47,6 +47,7 @@ MEANINGS = {
     "--chunk-seconds": "chunk length of file processing", "--overlap-seconds": "cross-faded overlap of chunks",
     "--stream": "step by step with a causal model (run it, or export its step)",
     "--hop-ms": "milliseconds of input per streaming step", "--rate": "sample rate of raw PCM on stdin",
+    "--engine": "what runs the fused streaming step: torch or onnxruntime",
     "--pcm-format": "sample format of raw PCM on stdin / stdout",
     "--format": "file format of what the command writes",
     "--silence-db": "frames quieter than this many dBFS are silence",

@@ -64,6 +64,15 @@ def test_mixtures(mini_speech):
     assert not torch.equal(random[0]["mixture"], random[0]["mixture"])
 
 
+def test_iterating_a_mixing_dataset_stops_at_its_length(mini_speech):
+    ds = OnTheFlyMixtures(mini_speech, length=3, seed=1)
+    items = list(ds)  # Python's iteration protocol: __getitem__ until IndexError
+    assert len(items) == 3 and [item["id"] for item in items] == ["0", "1", "2"]
+    assert torch.equal(ds[-1]["mixture"], ds[2]["mixture"]) and ds[-1]["id"] == "2"
+    with pytest.raises(IndexError, match="item 3 of a dataset of 3"):
+        ds[3]
+
+
 def test_enrollment_is_another_utterance_of_the_target(mini_speech):
     data = OnTheFlyMixtures(mini_speech, segment=1.5, length=20, seed=0, enrollment=True, enrollment_seconds=1.5)
     files = scan_speakers(mini_speech)

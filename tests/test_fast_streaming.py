@@ -85,15 +85,15 @@ def test_bf16_step_is_near_the_reference():
     assert _snr(torch.cat(got, -1), torch.cat(expected, -1)) > 20
 
 
-def _offline_and_streamed(model, precision, hop=100, length=2403):
-    """The stream of one seeded input and speaker through ``model.streamer(precision=precision)``, and the
-    offline output."""
+def _offline_and_streamed(model, precision, hop=100, length=2403, engine="torch"):
+    """The stream of one seeded input and speaker through ``model.streamer(precision=precision, engine=engine)``,
+    and the offline output."""
     torch.manual_seed(0)
     x = 0.5 * torch.randn(1, length)
     with torch.no_grad():
         cond = _cond(model, 1)
         expected = model.extract_embedded(x, cond) if cond is not None else model(x)
-    streamer = model.streamer(cond, precision=precision)
+    streamer = model.streamer(cond, precision=precision, engine=engine)
     got = torch.cat([streamer(c) for c in x.split(hop, -1)] + [streamer.flush()], -1)
     return streamer, got, expected
 

@@ -20,7 +20,8 @@ import torch
 from fakes import fake_esc50, fake_librimix, fake_musan, fake_us8k, fake_wsj0_2mix_extr, fake_wsj0mix
 from sepaudio.data import create_dataset
 from sepaudio.errors import DatasetError
-from sepaudio.models import create_model
+from sepaudio.extract import DEFAULT_MIN_CONFIDENCE
+from sepaudio.models import create_model, load_model
 from sepaudio.train import load_config
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -241,6 +242,11 @@ def test_tse_mini_end_to_end(tmp_path, caller, python):
     assert "held-out speakers (test)" in results and "i-vector EER" in results and "Conditioning check" in results
     tcn = load_config(tmp_path / "work/exp/tsenet_causal/config.yaml")["model"]["args"]
     assert tcn["ivector_dim"] == 4 and tcn["tcn"]["causal"] and not (tmp_path / "work/exp/tsenet").exists()
+    # stage 4 fitted the model's confidence threshold on valid: the summary and the model file hold it
+    threshold = summary(tmp_path / "work/exp/tsenet_causal/eval_test/summary.json")["confidence_threshold"]
+    model = load_model(tmp_path / "work/exp/tsenet_causal/model.pt")
+    assert float(model.confidence_threshold) == pytest.approx(threshold)
+    assert threshold != pytest.approx(DEFAULT_MIN_CONFIDENCE)
     # the blind baseline of the README, and the separator used as an extractor by i-vector selection
     work, recipe = tmp_path / "work", RECIPES / "tse_mini"
     blind = [*TINY_TCN, *FAST, "data.train.length=4", "data.valid.length=2", "data.train.segment=0.5",

@@ -10,9 +10,10 @@ import yaml
 
 from sepaudio import audio, load_model
 from sepaudio.cli import main
+from sepaudio.data import create_dataset
 from sepaudio.extract import DEFAULT_MIN_CONFIDENCE
 from sepaudio.models import ConvTasNet
-from sepaudio.speaker.confidence import SpeakerVectors, confidence, kept_confusion, roc_auc
+from sepaudio.speaker.confidence import SpeakerVectors, confidence, item_confidence, kept_confusion, roc_auc
 from sepaudio.speaker.select import SelectExtractor
 
 from fakes import ivector_tse
@@ -115,3 +116,47 @@ def test_evaluate_reports_confidence_auc_for_tsenet_and_select(work, capsys):
     assert main(["evaluate", str(d / "conf.yml"), "--model", str(d / "tse.pt"), "--select", "ivector",
                  "-o", str(d / "bad")]) == 2
     assert "blind separation" in capsys.readouterr().err
+
+
+def test_calibrate_sets_the_extractors_threshold_and_extract_uses_it(work, capsys):
+    """``evaluate --calibrate`` on an extractor writes the confidence that accepts 90 % of its extractions of
+    data.valid into the model file; ``extract`` then warns below it unless ``--min-confidence`` says otherwise; a
+    model file from before has the default; a separate-then-select extractor cannot be calibrated."""
+    d = work["dir"]
+    split = dict(extractor=str(d / "ivector.pt"), dataset="mix_on_the_fly", root=str(work["root"]),
+                 enrollment=True, segment=0.5, enrollment_seconds=0.5, length=10, snr_range=[0, 0])
+    config = {"exp_dir": str(d / "exp_cal"), "model": {"name": "tsenet"}, "loss": {"name": "si_sdr"},
+              "data": {"name": "with_ivectors", "valid": {**split, "seed": 5}, "test": {**split, "seed": 6}}}
+    (d / "conf_cal.yml").write_text(yaml.safe_dump(config))
+    model_path = d / "tse_cal.pt"
+    original = load_model(d / "tse.pt")
+    assert float(original.confidence_threshold) == pytest.approx(DEFAULT_MIN_CONFIDENCE)
+    original.save(model_path)
+    assert main(["evaluate", str(d / "conf_cal.yml"), "--model", str(model_path), "--calibrate", "--metrics",
+                 "si_sdr", "--examples", "0", "-o", str(d / "eval_cal")]) == 0
+    assert "confidence threshold fitted on data.valid" in capsys.readouterr().out
+    calibrated = load_model(model_path)
+    threshold = float(calibrated.confidence_threshold)
+    summary = json.loads((d / "eval_cal" / "summary.json").read_text())
+    assert summary["confidence_threshold"] == pytest.approx(threshold)
+    # the threshold is the 9th highest of the 10 validation confidences: recompute them
+    vectors = SpeakerVectors(work["extractor"])
+    scores = []
+    valid = create_dataset("with_ivectors", **config["data"]["valid"])
+    for item in (valid[i] for i in range(len(valid))):
+        with torch.no_grad():
+            est = original(item["mixture"][None], item["ivector"][None])[0, 0]
+        scores.append(item_confidence(vectors, est, item))
+    assert threshold == pytest.approx(sorted(scores, reverse=True)[8], rel=1e-4)
+    assert sum(s >= threshold for s in scores) == 9
+    # extract warns below the model's threshold by default; --min-confidence overrides it
+    args = ["extract", "--model", str(model_path), "--ivector-model", str(d / "ivector.pt"), "--mixture",
+            str(d / "mix.wav"), "--enroll", str(work["a"][1]), "-o", str(d / "cal.wav")]
+    assert main(args) == 0
+    report = json.loads((d / "cal.confidence.json").read_text())
+    assert report["accepted"] is (report["confidence"] >= threshold)
+    assert main([*args, "--min-confidence", "2.5"]) == 0
+    assert json.loads((d / "cal.confidence.json").read_text())["accepted"] is False
+    assert main(["evaluate", str(d / "conf_cal.yml"), "--model", str(d / "blind" / "blind.pt"), "--select",
+                 "ivector", "--calibrate", "-o", str(d / "bad_cal")]) == 2
+    assert "separate-then-select" in capsys.readouterr().err

@@ -2,10 +2,10 @@
 # tse_mini: TseNet target speaker extraction on the mini speech corpus, end to end on a CPU in minutes.
 #   recipes/tse_mini/run.sh [options] [key=value ...]
 # Stages: 0 corpus + lists (--speakers voices, the last --heldout of them never trained on), 1 train the i-vector
-# extractor, 2 i-vector EER on held-out speakers, 3 train TseNet, 4 evaluate on held-out and on training speakers
-# (SI-SDRi, SDRi, PESQ, STOI, speaker confusion + spectrograms), 5 the conditioning check: every pair of held-out
-# speakers through 'sepaudio extract' with each one's enrollment in turn, 6 results table (RESULTS.md in the model's
-# exp_dir, exp/tsenet). Interrupted training resumes from its checkpoint.
+# extractor, 2 i-vector EER on held-out speakers, 3 train TseNet, 4 fit the model's confidence threshold on
+# validation mixtures, evaluate on held-out and on training speakers (SI-SDRi, SDRi, PESQ, STOI, speaker confusion
+# + spectrograms), 5 the conditioning check: every pair of held-out speakers through 'sepaudio extract' with each
+# one's enrollment in turn, 6 results table (RESULTS.md in the model's exp_dir, exp/tsenet). Interrupted training resumes from its checkpoint.
 stage=0                   # N: first stage to run
 stop_stage=6              # N: last stage to run
 speakers=128              # N: speakers (voices) of the corpus
@@ -47,9 +47,11 @@ fi
 if begin_stage 3 "train TseNet"; then
   timed tsenet_train "$python" -m sepaudio train "$conf" "${overrides[@]}"
 fi
-if begin_stage 4 "evaluate on held-out speakers (test) and on new mixtures of the training speakers (valid)"; then
+if begin_stage 4 "confidence threshold; evaluate on held-out (test) and training speakers (valid)"; then
   for split in test valid; do
-    timed "evaluate_$split" "$python" -m sepaudio evaluate "$conf" "${overrides[@]}" --split "$split"
+    # the test evaluation first fits the model's confidence threshold on valid (extract warns below it)
+    timed "evaluate_$split" "$python" -m sepaudio evaluate "$conf" "${overrides[@]}" --split "$split" \
+      $([ "$split" = test ] && echo --calibrate valid)
   done
 fi
 if begin_stage 5 "conditioning check: every pair of held-out speakers, extracted with each one's enrollment"; then

@@ -33,7 +33,7 @@ def run_separate(args) -> None:
         if len(inputs) != 1:
             raise ConfigError(f"--stream takes one input (a file or -), not {len(inputs)}.")
         outputs = stream_separate(args.model, str(inputs[0]), args.output, args.hop_ms, args.pcm_format, args.rate,
-                                  args.device, args.precision)
+                                  args.device, args.precision, args.engine)
         if outputs != ["-"]:
             print(" ".join(outputs))
         return
@@ -63,10 +63,12 @@ def add_extract(sub) -> None:
     p.add_argument("--select", choices=["ivector"],  # sepaudio.speaker.select.SELECTIONS (not imported: torch)
                    help="separate, then select: --model is a blind separator, and the extraction is its output "
                         "whose i-vector is nearest (cosine) the enrollment's")
-    p.add_argument("--min-confidence", type=float, default=0.01, metavar="C",  # extract.DEFAULT_MIN_CONFIDENCE
-                   help="warn of an extraction whose confidence is below C (0.01). The confidence, in [0, 2): how "
-                        "far apart the speaker vectors of the estimate and of what it left out are, times how surely "
-                        "the enrollment sides with the estimate")
+    p.add_argument("--min-confidence", type=float, metavar="C",
+                   help="warn of an extraction whose confidence is below C (default: the model's threshold, fitted "
+                        "by sepaudio evaluate --calibrate to accept 90 %% of its validation extractions; 0.01 for a "
+                        "model never calibrated). The confidence, in [0, 2): how far apart the speaker vectors of the "
+                        "estimate and of what it left out are, times how surely the enrollment sides with the "
+                        "estimate")
     add_processing_options(p)
     add_stream_options(p, "--mixture is a file or - (raw PCM on stdin), -o a file or - (raw PCM on stdout); the "
                           "enrollment is read once")
@@ -78,7 +80,8 @@ def run_extract(args) -> None:
     import sys
     from pathlib import Path
 
-    from ..extract import confidence_warning, extract_file, extract_list, load_extractor, report_row, write_report
+    from ..extract import confidence_threshold, confidence_warning, extract_file, extract_list, load_extractor, \
+        report_row, write_report
 
     if args.stream:
         from ..streaming import stream_extract
@@ -87,7 +90,8 @@ def run_extract(args) -> None:
             raise ConfigError("--stream takes --mixture (a file or -) with one --enroll ENROLL.wav, not --list or "
                               "--select.")
         outputs = stream_extract(args.model, args.mixture, args.enroll[0], args.output, args.ivector_model,
-                                 args.hop_ms, args.pcm_format, args.rate, args.device, args.precision)
+                                 args.hop_ms, args.pcm_format, args.rate, args.device, args.precision,
+                                 args.engine)
         outputs = [] if outputs == ["-"] else outputs
     elif args.list:
         if args.enroll:
@@ -100,13 +104,13 @@ def run_extract(args) -> None:
             raise ConfigError("--mixture needs --enroll ENROLL.wav (or ENROLL.wav@START-END): a recording of the "
                               "speaker to extract.")
         model, ivectors = load_extractor(args.model, args.ivector_model, args.device, args.precision, args.select)
+        threshold = confidence_threshold(model, args.min_confidence)
         scores: dict = {}
         outputs = [extract_file(model, args.mixture, args.enroll, args.output, ivectors, args.chunk_seconds,
                                 args.overlap_seconds, scores=scores)]
         report = Path(args.output).with_name(Path(args.output).stem + ".confidence.json")
-        write_report(report, [report_row(args.mixture, args.enroll, outputs[0], scores["confidence"],
-                                         args.min_confidence)])
-        if warning := confidence_warning(outputs[0], scores["confidence"], args.min_confidence):
+        write_report(report, [report_row(args.mixture, args.enroll, outputs[0], scores["confidence"], threshold)])
+        if warning := confidence_warning(outputs[0], scores["confidence"], threshold):
             print(warning, file=sys.stderr)
     if outputs:
         print("\n".join(map(str, outputs)))

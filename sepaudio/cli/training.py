@@ -63,8 +63,10 @@ def add_evaluate(sub) -> None:
     p.add_argument("--collar", type=float, default=0.0, metavar="SECONDS",
                    help="with --reference: leave frames this close to a reference boundary unscored (0)")
     p.add_argument("--calibrate", nargs="?", const="valid", metavar="SPLIT",
-                   help="classifiers: first fit per-class decision thresholds for the best macro F1 on data.SPLIT "
-                        "(valid) and write them into the model file, where classify / segment / predict use them")
+                   help="first fit the model's thresholds on data.SPLIT (valid) and write them into the model file: a "
+                        "classifier's per-class decision thresholds for the best macro F1 (used by classify / segment "
+                        "/ predict); an extractor's confidence threshold that accepts 90 %% of its extractions (below "
+                        "it sepaudio extract warns)")
     p.add_argument("--select", choices=["ivector"],
                    help="separate, then select: --model is a blind separator scored as an extractor on an extraction "
                         "config (with_ivectors data), returning the output whose i-vector is nearest the enrollment's")

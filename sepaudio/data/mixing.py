@@ -145,6 +145,9 @@ class OnTheFlyMixtures(Dataset):
         return out
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if not -len(self) <= index < len(self):  # (``for item in dataset`` stops here)
+            raise IndexError(f"item {index} of a dataset of {len(self)}")
+        index %= len(self)
         seed = item_seed(self.seed, index)
         rng = np.random.default_rng(seed)
         if self.similar_voices and rng.random() < self.similar_voices and len(self.neighbours[0]) >= self.n_src - 1:

@@ -327,7 +327,8 @@ class EncoderMaskerDecoder(SepaudioModel):
         extra = max(-span, 0) + (-max(span, 0)) % stride
         return nn.functional.pad(wav, (0, extra)) if extra else wav
 
-    def streamer(self, cond: torch.Tensor | None = None, batch: int = 1, precision: str | None = "fp32"):
+    def streamer(self, cond: torch.Tensor | None = None, batch: int = 1, precision: str | None = "fp32",
+                 engine: str = "torch"):
         """A :class:`~sepaudio.nn.streaming.Streamer` running this causal model on a stream in hops of any size.
 
         Args:
@@ -336,6 +337,8 @@ class EncoderMaskerDecoder(SepaudioModel):
             precision: ``fp32`` | ``bf16`` | ``int8`` as in :meth:`fast` (on the CPU a TCN model runs the fused
                 streaming step, :class:`~sepaudio.nn.fast_stream.FastStreamingStep`), or ``None`` for the
                 reference step.
+            engine: ``torch`` | ``onnxruntime``: what runs the fused step (see
+                :class:`~sepaudio.nn.streaming.Streamer`).
 
         Raises:
             ValueError: the model is not causal (``tcn.causal`` with a cLN / cwLN norm).
@@ -343,4 +346,4 @@ class EncoderMaskerDecoder(SepaudioModel):
         """
         from ..nn.streaming import Streamer
 
-        return Streamer(self, cond, batch, precision)
+        return Streamer(self, cond, batch, precision, engine)

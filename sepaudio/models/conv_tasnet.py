@@ -131,7 +131,8 @@ class ConvTasNet(EncoderMaskerDecoder):
         short = self.encoder.filterbank.kernel_size - wav.shape[-1]
         return F.pad(wav, (0, short)) if short > 0 else wav
 
-    def streamer(self, cond: torch.Tensor | None = None, batch: int = 1, precision: str | None = "fp32"):
+    def streamer(self, cond: torch.Tensor | None = None, batch: int = 1, precision: str | None = "fp32",
+                 engine: str = "torch"):
         """As :meth:`EncoderMaskerDecoder.streamer`, for the ``centered`` framing without encoder activation.
 
         Raises:
@@ -140,7 +141,7 @@ class ConvTasNet(EncoderMaskerDecoder):
         if self.framing != "centered" or isinstance(self.encoder, ReLUEncoder):
             raise ValueError("streaming takes Conv-TasNets of framing='centered' without encoder_activation; this "
                              "one (converted from Asteroid?) runs whole recordings or chunks only")
-        return super().streamer(cond, batch, precision)
+        return super().streamer(cond, batch, precision, engine)
 
     @classmethod
     def from_torchaudio(cls, model: torch.nn.Module, sample_rate: int = 8000) -> "ConvTasNet":

@@ -14,6 +14,7 @@ from ..errors import AudioError, ConfigError, ModelFileError
 from ..filterbanks import make_filterbank
 from ..nn import SpeakerEncoder, TCNMasker
 from ..nn.slicenet import SliceNetMasker, SliceNetSourceEncoder
+from ..speaker.confidence import DEFAULT_THRESHOLD
 from .base import EncoderMaskerDecoder, as_batch, eval_mode, register_model
 from .conv_tasnet import tcn_config, upgrade_tcn_args
 from .slicenet import slicenet_config
@@ -63,6 +64,12 @@ class TseNet(EncoderMaskerDecoder):
             to them after every module, and their mean is the fused speaker vector; ``fuse_at`` and the speaker
             encoder's sizes are then unused).
         slicenet: fields of :class:`~sepaudio.nn.slicenet.SliceNetConfig` (``masker: slicenet``).
+
+    Attributes:
+        confidence_threshold: the extraction confidence below which ``sepaudio extract`` warns that the output may
+            be another talker (a scalar, saved with the weights): the default
+            :data:`~sepaudio.speaker.confidence.DEFAULT_THRESHOLD` until ``sepaudio evaluate --calibrate`` sets the
+            one that accepts 90 % of this model's extractions on validation mixtures.
 
     Shape:
         mixture ``(batch, time)``, speaker ``(batch, ivector_dim)`` (i-vector) or ``(batch, enroll_time)``
@@ -122,6 +129,12 @@ class TseNet(EncoderMaskerDecoder):
             self.speaker_net = SpeakerEncoder(encoder.filterbank.n_feats_out, speaker_dim, channels=speaker_channels,
                                               blocks=speaker_blocks)
         self.classifier = nn.Linear(speaker_dim, n_speakers) if n_speakers else None
+        self.register_buffer("confidence_threshold", torch.tensor(DEFAULT_THRESHOLD))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # model files from before calibration existed hold no threshold: the default
+        state_dict.setdefault(prefix + "confidence_threshold", torch.tensor(DEFAULT_THRESHOLD))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     #: the i-vector extractor :meth:`extract` uses for an i-vector model (not a submodule: not saved or moved)
     ivector_extractor = None

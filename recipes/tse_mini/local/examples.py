@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sepaudio import audio
+from sepaudio import audio, load_model
 from sepaudio.cli import main as sepaudio
 from sepaudio.data import scan_speakers
 from sepaudio.data.speakers import read_speaker_list
-from sepaudio.extract import DEFAULT_MIN_CONFIDENCE
+from sepaudio.extract import confidence_threshold
 from sepaudio.fileio import write_text
 from sepaudio.metrics import si_sdr
 
@@ -33,8 +33,8 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--speakers", required=True, help="file naming the speakers to pair, one per line")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
-                        help=f"flag extractions below it ({DEFAULT_MIN_CONFIDENCE:g})")
+    parser.add_argument("--min-confidence", type=float,
+                        help="flag extractions below it (default: the model's calibrated threshold)")
     args = parser.parse_args()
     files = scan_speakers(args.root)
     names = read_speaker_list(args.speakers)
@@ -57,8 +57,9 @@ def main() -> None:
                   for tag in "AB"]
         pairs.append((folder, pair, sources))
     batch = write_text(out / "extract.lst", "\n".join(lines) + "\n")
+    threshold = confidence_threshold(load_model(args.model), args.min_confidence)
     command = ["extract", "--model", args.model, "--list", str(batch), "-o", str(out), "--min-confidence",
-               str(args.min_confidence)]
+               str(threshold)]
     code = sepaudio(command + (["--ivector-model", args.ivector_model] if args.ivector_model else []))
     if code:
         raise SystemExit(code)
@@ -72,14 +73,14 @@ def main() -> None:
             results.append({"mixture": folder.name, "enrolled": pair[k], "other": pair[1 - k],
                             "si_sdr_vs_enrolled": vs[k], "si_sdr_vs_other": vs[1 - k], "correct": vs[k] > vs[1 - k],
                             "confidence": confidence[(folder / f"extracted_{tag}.wav").resolve()],
-                            "flagged": confidence[(folder / f"extracted_{tag}.wav").resolve()] < args.min_confidence,
-                            "min_confidence": args.min_confidence})
+                            "flagged": confidence[(folder / f"extracted_{tag}.wav").resolve()] < threshold,
+                            "min_confidence": threshold})
     write_text(out / "conditioning.json", json.dumps(results, indent=2) + "\n")
     wrong = [r for r in results if not r["correct"]]
     print(f"conditioning check: {len(results) - len(wrong)} of {len(results)} extractions returned the enrolled "
           f"speaker ({len(pairs)} pairs of {len(names)} speakers, each enrolled in turn)")
     flagged = [r for r in results if r["flagged"]]
-    print(f"confidence below {args.min_confidence:g}: {len(flagged)} of {len(results)} flagged, "
+    print(f"confidence below {threshold:.3g}: {len(flagged)} of {len(results)} flagged, "
           f"{sum(not r['correct'] for r in flagged)} of them wrong talkers; among the {len(results) - len(flagged)} "
           f"accepted, {sum(not r['correct'] for r in results if not r['flagged'])} wrong talkers")
     for r in wrong:
