@@ -62,6 +62,15 @@ def test_onnx_streamer_equals_offline(name):
     assert torch.equal(first, again)
 
 
+def test_a_stride_of_the_whole_window_streams():
+    """No encoder context and no decoder tail to carry (stride = filter length)."""
+    model = create_model("conv_tasnet", n_filters=16, filter_length=8, stride=8,
+                         tcn=dict(channels=8, hidden=16, skip_channels=6, blocks=2, repeats=1, causal=True,
+                                  norm="cLN")).eval()
+    streamer, got, expected = _offline_and_streamed(model, "fp32", 77, engine="onnxruntime")
+    assert got.shape == expected.shape and (got - expected).abs().max() <= 1e-5
+
+
 def test_engine_refusals(monkeypatch):
     model = _model("conv_tasnet")
     runnable = [None] + (["int8"] if cpu_has_int8() else []) + (["bf16"] if cpu_has_bf16() else [])

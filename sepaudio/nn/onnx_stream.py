@@ -148,6 +148,8 @@ class _Graph(nn.Module):
             masks = masks.softmax(1)
         masked = (masks * rep[:, None]).permute(1, 2, 0)  # (n_src, N, frames)
         out = F.conv_transpose1d(masked, self.decoder, stride=self.stride).view(1, self.n_src, -1)
+        if not self.overlap:  # a stride of the whole window: no context, no tail
+            return (out, wav[:, :0], out[..., :0], count + frames, *new_sums, *new_caches)
         out = torch.cat([out[..., :self.overlap] + tail, out[..., self.overlap:]], 2)
         return (out[..., :-self.overlap], wav[:, -self.overlap:], out[..., -self.overlap:], count + frames,
                 *new_sums, *new_caches)
@@ -178,7 +180,7 @@ class OnnxStreamingStep:
         import onnxruntime
 
         self.stride, self.overlap, self.n_src = step.stride, step.overlap, step.n_src
-        self.names, self.sessions, built = None, [], {}
+        self.feeds, self.sessions, built = [], [], {}
         for b in range(batch):
             key = None if cond is None else tuple(cond[b].tolist())
             if key not in built:
@@ -200,8 +202,10 @@ class OnnxStreamingStep:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self.names = names
-        return onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        used = {arg.name for arg in session.get_inputs()}  # the export drops inputs a graph never reads (no tail)
+        self.feeds = [(k, name) for k, name in enumerate(names) if name in used]
+        return session
 
     @staticmethod
     def _graph_state(graph: _Graph) -> list:
@@ -223,8 +227,8 @@ class OnnxStreamingStep:
         chunk, context, tail = chunk.numpy(), context.numpy(), tail.numpy()
         outs, contexts, tails, new = [], [], [], []
         for b, ((_, session), rest) in enumerate(zip(self.sessions, streams)):
-            out, ctx, tl, *rest = session.run(None, dict(zip(self.names, [chunk[b:b + 1], context[b:b + 1],
-                                                                          tail[b:b + 1], *rest])))
+            values = [chunk[b:b + 1], context[b:b + 1], tail[b:b + 1], *rest]
+            out, ctx, tl, *rest = session.run(None, {name: values[k] for k, name in self.feeds})
             outs.append(out), contexts.append(ctx), tails.append(tl), new.append(rest)
         join = lambda arrays: torch.from_numpy(arrays[0] if len(arrays) == 1 else np.concatenate(arrays))  # noqa: E731
         return join(outs), [join(contexts), join(tails), new]
