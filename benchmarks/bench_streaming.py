@@ -4,7 +4,9 @@ For each model and hop, streams ``--seconds`` of audio (after ``--warmup`` secon
 with the reference step (``precision=None``: one small torch call per layer) and the fused step in each of
 ``--precisions`` (:class:`~sepaudio.nn.fast_stream.FastStreamingStep`), all fed the same hops in turn, so that
 load on a shared machine falls on all of them alike. Prints the median and 95th-percentile compute time per hop
-(CPU time of the thread) and the real-time factor (CPU time / audio time; below 1 keeps up with the stream).
+(CPU time of the thread) and the real-time factor (CPU time / audio time; below 1 keeps up with the stream); then
+each streams the same audio again by itself ("RTF alone"), as a deployment runs one model: interleaved, the
+contenders evict each other's weights from the CPU caches (20 % slower for the onnxruntime engine on tse_mini).
 
 With ``--onnx`` (default where onnx and onnxruntime are installed) two more rows: the fused step run by onnxruntime
 (``model.streamer(engine="onnxruntime")``, :class:`~sepaudio.nn.onnx_stream.OnnxStreamingStep`), and the reference
@@ -98,9 +100,12 @@ class OnnxStep:
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.names = [arg.name for arg in self.session.get_inputs()]
-        step = StreamingStep(model)
-        self.stride, self.cond = step.stride, cond.numpy()
-        self.state, self.pending = [s.numpy() for s in step.initial_state(1)], 0
+        self.step = StreamingStep(model)
+        self.stride, self.cond = self.step.stride, cond.numpy()
+        self.reset()
+
+    def reset(self) -> None:
+        self.state, self.pending = [s.numpy() for s in self.step.initial_state(1)], 0
 
     def __call__(self, chunk: torch.Tensor) -> None:
         frames, self.pending = divmod(self.pending + chunk.shape[-1], self.stride)
@@ -125,11 +130,21 @@ def bench(model: TseNet, hop: int, seconds: float, warmup: float, precisions: li
             for streamer in streamers.values():
                 streamer(chunk)
         cpu = {name: [] for name in streamers}
-        for chunk in torch.randn(int(seconds * rate) // hop * hop).split(hop):
+        chunks = torch.randn(int(seconds * rate) // hop * hop).split(hop)
+        for chunk in chunks:
             for name, streamer in streamers.items():
                 start = time.thread_time()
                 streamer(chunk)
                 cpu[name].append(time.thread_time() - start)
+        alone = {}  # each streamer by itself, as a deployment runs one: its weights stay in the caches
+        for name, streamer in streamers.items():
+            streamer.reset()
+            for chunk in chunks[:len(chunks) // 10]:
+                streamer(chunk)
+            start = time.thread_time()
+            for chunk in chunks:
+                streamer(chunk)
+            alone[name] = (time.thread_time() - start) / (len(chunks) * hop / rate)
         x = torch.randn(1, int(seconds * rate))
         offline = {}
         for name in ("plain", "fast fp32"):
@@ -140,17 +155,18 @@ def bench(model: TseNet, hop: int, seconds: float, warmup: float, precisions: li
         model.fast(None)
     folder.cleanup()
     ms = lambda times, q: 1000 * sorted(times)[int(q * (len(times) - 1))]  # noqa: E731
-    rows = {name: {"cpu_ms": ms(t, 0.5), "cpu_p95_ms": ms(t, 0.95), "rtf": sum(t) / (len(t) * hop / rate)}
-            for name, t in cpu.items()}
+    rows = {name: {"cpu_ms": ms(t, 0.5), "cpu_p95_ms": ms(t, 0.95), "rtf": sum(t) / (len(t) * hop / rate),
+                   "rtf_alone": alone[name]} for name, t in cpu.items()}
     floor = gemm_floor_ms(streamers["fused fp32"].fast, hop, 200) if "fused fp32" in streamers else float("nan")
-    rows["1x1 GEMM floor (fp32)"] = {"cpu_ms": floor, "cpu_p95_ms": float("nan"), "rtf": floor / (1000 * hop / rate)}
+    rows["1x1 GEMM floor (fp32)"] = {"cpu_ms": floor, "cpu_p95_ms": float("nan"), "rtf": floor / (1000 * hop / rate),
+                                     "rtf_alone": float("nan")}
     latency = 1000 * streamers["reference"].latency(hop) / rate
     return {"rows": rows, "latency_ms": latency, "offline": offline}
 
 
-def _cell(value: float) -> str:
-    """A table cell: two decimals, empty where there is no value (the floor row has no spread)."""
-    return "" if value != value else f"{value:.2f}"
+def _cell(value: float, digits: int = 2) -> str:
+    """A table cell, empty where there is no value (the floor row has no spread)."""
+    return "" if value != value else f"{value:.{digits}f}"
 
 
 def main() -> None:
@@ -174,8 +190,8 @@ def main() -> None:
     print(f"1 thread, {args.seconds:g} s streamed per row; one trivial op (x + 1) takes {op_us:.1f} "
           f"us of CPU time; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("| model | parameters | hop (ms) | latency (ms) | step | CPU per hop, median (ms) | p95 (ms) | RTF | "
-          "offline RTF (plain / fast fp32) |")
-    print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
+          "RTF alone | offline RTF (plain / fast fp32) |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     for name in args.models:
         model = build(name)
         for hop_ms in args.hops_ms:
@@ -184,7 +200,8 @@ def main() -> None:
             offline = f"{r['offline']['plain']:.3f} / {r['offline']['fast fp32']:.3f}"
             for step, row in r["rows"].items():
                 print(f"| {name} | {model.num_parameters:,} | {hop_ms:g} | {r['latency_ms']:.1f} | {step} | "
-                      f"{row['cpu_ms']:.2f} | {_cell(row['cpu_p95_ms'])} | {row['rtf']:.3f} | {offline} |", flush=True)
+                      f"{row['cpu_ms']:.2f} | {_cell(row['cpu_p95_ms'])} | {row['rtf']:.3f} | "
+                      f"{_cell(row['rtf_alone'], 3)} | {offline} |", flush=True)
 
 
 if __name__ == "__main__":
