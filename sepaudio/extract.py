@@ -26,9 +26,9 @@ from .fileio import check_out_dir, check_outputs, read_list, write_text
 from .inference import check_chunking, process_file, resolve_device
 from .models import TseNet
 from .pretrained import load_model
-from .models.tsenet import MIN_SECONDS, RELIABLE_SECONDS, SILENT_RMS  # noqa: F401  (re-exported)
+from .models.tsenet import DEFAULT_CONFIDENCE_THRESHOLD, MIN_SECONDS, RELIABLE_SECONDS, SILENT_RMS  # noqa: F401
 from .speaker import IVectorExtractor, load_ivector_extractor
-from .speaker.confidence import DEFAULT_THRESHOLD, ConfidenceMeter, SpeakerVectors, confidence
+from .speaker.confidence import ConfidenceMeter, SpeakerVectors, confidence
 from .speaker.enrollment import EnrollmentSpec, load_enrollment, parse_enrollment
 from .speaker.select import SelectExtractor, check_selection
 
@@ -37,7 +37,7 @@ __all__ = ["load_extractor", "enrollment_embedding", "extract_file", "extract_li
            "DEFAULT_MIN_CONFIDENCE"]
 
 #: the warning threshold of a model that has no calibrated one (a separate-then-select extractor, an old file)
-DEFAULT_MIN_CONFIDENCE = DEFAULT_THRESHOLD
+DEFAULT_MIN_CONFIDENCE = DEFAULT_CONFIDENCE_THRESHOLD
 
 
 def confidence_threshold(model: Any, min_confidence: float | None = None) -> float:

@@ -18,15 +18,11 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-__all__ = ["cosine", "confidence", "SHARPNESS", "DEFAULT_THRESHOLD", "SpeakerVectors", "item_confidence",
-           "ConfidenceMeter", "roc_auc", "kept_confusion"]
+__all__ = ["cosine", "confidence", "SHARPNESS", "SpeakerVectors", "item_confidence", "ConfidenceMeter", "roc_auc",
+           "kept_confusion"]
 
 #: how steeply the enrollment's side (cos(e, n) - cos(r, n)) moves the confidence from 0 to its full value
 SHARPNESS = 8.0
-#: the threshold of an extractor that was not calibrated (``sepaudio evaluate --calibrate`` fits its own): about the
-#: 10th percentile of the confidence of a trained tse_mini extractor on mixtures of its training voices (below it the
-#: two voices found are nearly alike, or the enrollment sides with what was left out)
-DEFAULT_THRESHOLD = 0.01
 #: below this length (25 ms, one analysis frame) a chunk gives no speaker vector and does not count
 MIN_SECONDS = 0.025
 

@@ -18,8 +18,8 @@ from ..errors import ConfigError
 
 __all__ = ["init_from_separator", "NEW_PREFIXES", "MASK_PREFIX"]
 
-#: the extractor's parts a blind separator does not have
-NEW_PREFIXES = ("speaker_net.", "classifier.", "masker.tcn.fusions.")
+#: the extractor's parts a blind separator does not have (and its confidence threshold, fitted after training)
+NEW_PREFIXES = ("speaker_net.", "classifier.", "masker.tcn.fusions.", "confidence_threshold")
 #: the mask output layer: ``n_src`` stacked masks in the separator, one in the extractor
 MASK_PREFIX = "masker.output_conv."
 
