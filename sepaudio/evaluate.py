@@ -347,7 +347,7 @@ def _calibrate(model: SepaudioModel, model_path: Path, dataset: Dataset, split: 
     threshold = _confidence_threshold(model, dataset, split)
     model.confidence_threshold.fill_(threshold)
     model.save(path)
-    print(f"confidence threshold fitted on data.{split} (accepts {KEEP:.0%} of {len(dataset)} extractions), "
+    print(f"confidence threshold fitted on data.{split} (accepts {100 * KEEP:.0f} % of {len(dataset)} extractions), "
           f"written to {path}: {threshold:.4g}")
     return threshold
 

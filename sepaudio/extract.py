@@ -214,7 +214,7 @@ def confidence_warning(output: str | os.PathLike, value: float, threshold: float
     """The one-line warning for an extraction below ``threshold`` (``None`` when it is not)."""
     if math.isnan(value) or value >= threshold:
         return None
-    return (f"warning: {output}: confidence {value:.3f} is below --min-confidence {threshold:g}: the extraction may "
+    return (f"warning: {output}: confidence {value:.3f} is below --min-confidence {threshold:.3g}: the extraction may "
             f"be another talker than the enrolled one (try a longer or cleaner enrollment).")
 
 
