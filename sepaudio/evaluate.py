@@ -409,7 +409,7 @@ def format_summary(summary: dict) -> str:
     if "confidence_auc" in summary:
         auc = summary["confidence_auc"]
         lines += [f"{'conf. AUC':<12} " + ("n/a (one kind of outcome only)" if auc is None else f"{auc:.3f}"),
-                  f"{'accept 90 %':<12} confidence >= {summary['kept90_threshold']:.3f}: confusion "
+                  f"{'accept 90 %':<12} confidence >= {summary['kept90_threshold']:.3g}: confusion "
                   f"{100 * summary['kept90_confusion']:.1f} % among those kept"]
     return "\n".join(lines)
 

@@ -28,7 +28,7 @@ from .models import TseNet
 from .pretrained import load_model
 from .models.tsenet import DEFAULT_CONFIDENCE_THRESHOLD, MIN_SECONDS, RELIABLE_SECONDS, SILENT_RMS  # noqa: F401
 from .speaker import IVectorExtractor, load_ivector_extractor
-from .speaker.confidence import ConfidenceMeter, SpeakerVectors, confidence
+from .speaker.confidence import ConfidenceMeter, SpeakerVectors, waveform_confidence
 from .speaker.enrollment import EnrollmentSpec, load_enrollment, parse_enrollment
 from .speaker.select import SelectExtractor, check_selection
 
@@ -188,9 +188,10 @@ def extraction_confidence(model: Any, mixture: Any, estimate: Any, enrollment: A
                           enrollment_rate: int | None = None, ivector_extractor: IVectorExtractor | None = None
                           ) -> float:
     """The confidence of an extraction done in Python (``tse.extract(mixture, enrollment)``), as ``sepaudio
-    extract`` reports it (:func:`sepaudio.speaker.confidence.confidence` of the speaker vectors of the estimate, of
-    ``mixture - estimate`` and of the enrollment: i-vectors for an i-vector model, else the model's speaker
-    encoder); a low one says it may have returned another talker.
+    extract`` reports it (:func:`sepaudio.speaker.confidence.confidence`, in (0, 1): the speaker vectors of the
+    estimate, of ``mixture - estimate`` and of the enrollment, i-vectors for an i-vector model, else the model's
+    speaker encoder, and how far the estimate is from the mixture); a low one says it may have returned another
+    talker, or not separated the voices at all.
 
     Args:
         model: the TseNet (or :class:`~sepaudio.speaker.select.SelectExtractor`) that extracted.
@@ -206,15 +207,14 @@ def extraction_confidence(model: Any, mixture: Any, estimate: Any, enrollment: A
     vectors = _vectors(model, ivector_extractor)
     enrolled = vectors.mean([to_model(e, model.sample_rate, enrollment_rate, "enrollment")[0] for e in items])
     length = min(mix.shape[-1], est.shape[-1])
-    est_vec, res_vec = vectors(torch.cat([est[:, :length], mix[:, :length] - est[:, :length]]))
-    return float(confidence(est_vec, res_vec, enrolled[0]))
+    return waveform_confidence(vectors, mix[:, :length].cpu(), est[:, :length].cpu(), enrolled)
 
 
 def confidence_warning(output: str | os.PathLike, value: float, threshold: float) -> str | None:
     """The one-line warning for an extraction below ``threshold`` (``None`` when it is not)."""
     if math.isnan(value) or value >= threshold:
         return None
-    return (f"warning: {output}: confidence {value:.3f} is below --min-confidence {threshold:.3g}: the extraction may "
+    return (f"warning: {output}: confidence {value:.3g} is below --min-confidence {threshold:.3g}: the extraction may "
             f"be another talker than the enrolled one (try a longer or cleaner enrollment).")
 
 
@@ -227,7 +227,7 @@ def write_report(path: str | os.PathLike, rows: list[dict]) -> Path:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=["mixture", "enrollment", "output", "confidence", "accepted"])
     writer.writeheader()
-    writer.writerows({**r, "confidence": f"{r['confidence']:.4f}"} for r in rows)
+    writer.writerows({**r, "confidence": f"{r['confidence']:.4g}"} for r in rows)
     return write_text(path, buffer.getvalue())
 
 

@@ -247,6 +247,14 @@ def test_tse_mini_end_to_end(tmp_path, caller, python):
     model = load_model(tmp_path / "work/exp/tsenet_causal/model.pt")
     assert float(model.confidence_threshold) == pytest.approx(threshold)
     assert threshold != pytest.approx(DEFAULT_MIN_CONFIDENCE)
+    # how the confidence's constants are chosen: AUCs of the ingredients and of the grid, on new training mixtures
+    done = subprocess.run([python, str(RECIPES / "tse_mini/local/tune_confidence.py"), str(RECIPES / "tse_mini/conf.yml"),
+                           "exp/tsenet_causal/model.pt", "--mixtures", "6", "--segment", "0.5"], cwd=tmp_path / "work",
+                          env=recipe_env(), check=True, capture_output=True, text=True)
+    assert "1 models, 6 mixtures of training voices each (0.5 s, seed 7); confused: " in done.stdout
+    rows = re.findall(r"^\| (.+) \| (\S+) \((\S+) to (\S+)\) \|$", done.stdout, re.M)
+    assert len(rows) == 3 + 6 * 4 and "sigmoid(8 side) * sigmoid((2 - d) / 1.5)" in [r[0] for r in rows]
+    assert all(r[1] == "nan" or 0 <= float(r[1]) <= 1 for r in rows)
     # the blind baseline of the README, and the separator used as an extractor by i-vector selection
     work, recipe = tmp_path / "work", RECIPES / "tse_mini"
     blind = [*TINY_TCN, *FAST, "data.train.length=4", "data.valid.length=2", "data.train.segment=0.5",

@@ -13,7 +13,8 @@ from sepaudio.cli import main
 from sepaudio.data import create_dataset
 from sepaudio.extract import DEFAULT_MIN_CONFIDENCE
 from sepaudio.models import ConvTasNet
-from sepaudio.speaker.confidence import SpeakerVectors, confidence, item_confidence, kept_confusion, roc_auc
+from sepaudio.speaker.confidence import (SEPARATED_DB, ConfidenceMeter, SpeakerVectors, confidence, item_confidence,
+                                         kept_confusion, roc_auc, waveform_confidence)
 from sepaudio.speaker.select import SelectExtractor
 
 from fakes import ivector_tse
@@ -50,15 +51,27 @@ def test_roc_auc_and_kept_confusion():
 def test_the_confidence_says_which_talker_was_returned(work):
     vectors = SpeakerVectors(work["extractor"])
     enrolled = vectors.mean([audio.load(p)[0] for p in work["a"][1:4]])  # other utterances of the first talker
-    mixture = work["first"] + work["second"]
-    est, res = vectors(torch.stack([work["first"], mixture - work["first"]]))
-    right = float(confidence(est, res, enrolled[0]))
-    wrong_est, wrong_res = vectors(torch.stack([work["second"], mixture - work["second"]]))
-    wrong = float(confidence(wrong_est, wrong_res, enrolled[0]))
-    blend_est, blend_res = vectors(torch.stack([mixture / 2, mixture / 2]))  # both voices in each half
-    blend = float(confidence(blend_est, blend_res, enrolled[0]))
-    assert 0 <= blend < DEFAULT_MIN_CONFIDENCE < right and wrong < right / 2, (right, wrong, blend)
-    assert float(confidence(est, res, est[0])) > float(confidence(est, res, res[0]))  # the enrollment's side
+    first, second = work["first"], work["second"]
+    mixture = first + second
+    right = waveform_confidence(vectors, mixture, first, enrolled)
+    wrong = waveform_confidence(vectors, mixture, second, enrolled)
+    unseparated = waveform_confidence(vectors, mixture, 0.7 * mixture, enrolled)  # the mixture back, scaled
+    assert 0 < unseparated < DEFAULT_MIN_CONFIDENCE < right < 1 and wrong < right / 2, (right, wrong, unseparated)
+    # the two factors: the enrollment's side, and how far the estimate is from the mixture
+    est, res = vectors(torch.stack([first, second]))
+    assert float(confidence(est, res, est, 0.0)) > 0.5 > float(confidence(est, res, res, 0.0))
+    db = torch.tensor([-10.0, SEPARATED_DB, 30.0])
+    torch.testing.assert_close(confidence(est, res, est, db) / float(confidence(est, res, est, -1e3)),
+                               torch.tensor([0.9997, 0.5, 0.0]), atol=1e-4, rtol=0)
+    # a chunked recording's confidence is the length-weighted mean of its chunks'
+    meter = ConfidenceMeter(vectors, enrolled, 8000)
+    half = len(mixture) // 2
+    meter.add(mixture[None, :half], first[None, :half])
+    meter.add(mixture[None, half:], second[None, half:])
+    meter.add(mixture[None, :10], first[None, :10])  # shorter than one analysis frame: not counted
+    parts = [waveform_confidence(vectors, mixture[:half], first[:half], enrolled),
+             waveform_confidence(vectors, mixture[half:], second[half:], enrolled)]
+    assert meter.value == pytest.approx((parts[0] * half + parts[1] * (len(mixture) - half)) / len(mixture))
 
 
 def test_select_returns_the_output_nearest_the_enrollment(work):
@@ -82,7 +95,7 @@ def test_extract_with_select_writes_one_of_the_blind_outputs_and_its_confidence(
     assert main([*args, "--ivector-model", str(d / "ivector.pt"), "--min-confidence", "2.5"]) == 0
     assert "is below --min-confidence 2.5" in capsys.readouterr().err  # the warning line
     report = json.loads((d / "sel.confidence.json").read_text())
-    assert report["accepted"] is False and 0 <= report["confidence"] < 2
+    assert report["accepted"] is False and 0 < report["confidence"] < 1
     blind = load_model(d / "blind" / "blind.pt").eval()
     outputs = blind.separate(d / "mix.wav")
     got = audio.load(d / "sel.wav")[0][0]

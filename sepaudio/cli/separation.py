@@ -66,9 +66,9 @@ def add_extract(sub) -> None:
     p.add_argument("--min-confidence", type=float, metavar="C",
                    help="warn of an extraction whose confidence is below C (default: the model's threshold, fitted "
                         "by sepaudio evaluate --calibrate to accept 90 %% of its validation extractions; 0.01 for a "
-                        "model never calibrated). The confidence, in [0, 2): how far apart the speaker vectors of the "
-                        "estimate and of what it left out are, times how surely the enrollment sides with the "
-                        "estimate")
+                        "model never calibrated). The confidence, in (0, 1): how surely the enrollment sides with the "
+                        "estimate rather than with what it left out (speaker vectors), times how far the estimate "
+                        "is from the whole mixture (an extractor that separated nothing returns the mixture)")
     add_processing_options(p)
     add_stream_options(p, "--mixture is a file or - (raw PCM on stdin), -o a file or - (raw PCM on stdout); the "
                           "enrollment is read once")

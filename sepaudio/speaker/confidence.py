@@ -1,16 +1,18 @@
-"""How sure an extraction is that it returned the enrolled talker, from three speaker vectors.
+"""How sure an extraction is that it returned the enrolled talker.
 
 With ``e``, ``r`` and ``n`` the speaker vectors of the estimate, of the residual (the mixture minus the estimate: what
-the extractor left out) and of the enrollment, the confidence is
+the extractor left out) and of the enrollment, and ``d`` the SI-SDR of the estimate against the mixture (dB), the
+confidence is
 
-    ``(1 - cos(e, r)) * sigmoid(SHARPNESS * (cos(e, n) - cos(r, n)))``
+    ``sigmoid(SHARPNESS * (cos(e, n) - cos(r, n))) * sigmoid((SEPARATED_DB - d) / SEPARATED_SCALE_DB)``
 
-The first factor is how far apart the two voices the extractor found are: an extractor confuses talkers when they
-sound alike, or returns a blend of both, and then the estimate and the residual have nearly the same vector. The
-second says which side the enrollment takes: about 1 when the estimate is the nearer voice, 0.5 at a tie, about 0
-when the residual is (the extractor most likely swapped the talkers). A plain ``cos(e, n)`` is not comparable across
-mixtures (two like voices are both near the enrollment). The confidence lies in [0, 2); most extractions of the
-mini corpus score 0.005-0.2. ``SHARPNESS`` was chosen on mixtures of tse_mini's training voices (docs/extraction.md).
+The first factor is the side the enrollment takes: about 1 when the estimate is the nearer voice, 0.5 at a tie, about
+0 when the residual is (the extractor swapped the talkers). The second is whether the extractor separated anything:
+an extractor that cannot tell two voices apart returns nearly the whole mixture (``d`` high), and which talker then
+dominates its output is left to their levels; an estimate that is one voice of a mixture of two at comparable levels
+scores ``d`` near 0 dB. The confidence lies in (0, 1). A plain ``cos(e, n)`` is not comparable across mixtures (two
+like voices are both near the enrollment). The constants were chosen on mixtures of tse_mini's training voices, never
+its test voices (docs/extraction.md; ``recipes/tse_mini/local/tune_confidence.py``).
 """
 from __future__ import annotations
 
@@ -18,11 +20,16 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-__all__ = ["cosine", "confidence", "SHARPNESS", "SpeakerVectors", "item_confidence", "ConfidenceMeter", "roc_auc",
-           "kept_confusion"]
+from ..metrics import si_sdr
+
+__all__ = ["cosine", "confidence", "waveform_confidence", "SHARPNESS", "SEPARATED_DB", "SEPARATED_SCALE_DB",
+           "SpeakerVectors", "item_confidence", "ConfidenceMeter", "roc_auc", "kept_confusion"]
 
 #: how steeply the enrollment's side (cos(e, n) - cos(r, n)) moves the confidence from 0 to its full value
 SHARPNESS = 8.0
+#: the SI-SDR of the estimate against the mixture (dB) at which the separation factor is 1/2, and its scale (dB): the
+#: factor is 0.73 at ``SEPARATED_DB - SEPARATED_SCALE_DB`` and 0.27 at ``SEPARATED_DB + SEPARATED_SCALE_DB``
+SEPARATED_DB, SEPARATED_SCALE_DB = 2.0, 1.5
 #: below this length (25 ms, one analysis frame) a chunk gives no speaker vector and does not count
 MIN_SECONDS = 0.025
 
@@ -32,14 +39,28 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cosine_similarity(a.float(), b.float(), dim=-1)
 
 
-def confidence(estimate: torch.Tensor, residual: torch.Tensor, enrollment: torch.Tensor) -> torch.Tensor:
-    """``(1 - cos(estimate, residual)) * sigmoid(SHARPNESS * (cos(estimate, enrollment) - cos(residual,
-    enrollment)))`` (see the module docstring).
+def confidence(estimate: torch.Tensor, residual: torch.Tensor, enrollment: torch.Tensor,
+               against_mixture_db: torch.Tensor | float) -> torch.Tensor:
+    """``sigmoid(SHARPNESS * (cos(estimate, enrollment) - cos(residual, enrollment))) * sigmoid((SEPARATED_DB -
+    against_mixture_db) / SEPARATED_SCALE_DB)`` (see the module docstring).
 
-    Shape: speaker vectors ``(..., dim)`` each -> ``(...)``.
+    Shape: speaker vectors ``(..., dim)`` each, ``against_mixture_db`` ``(...)`` or a number -> ``(...)``.
     """
     side = torch.sigmoid(SHARPNESS * (cosine(estimate, enrollment) - cosine(residual, enrollment)))
-    return (1 - cosine(estimate, residual)) * side
+    separated = torch.sigmoid((SEPARATED_DB - torch.as_tensor(against_mixture_db, dtype=side.dtype)) /
+                              SEPARATED_SCALE_DB)
+    return side * separated
+
+
+def waveform_confidence(vectors: Callable[[torch.Tensor], torch.Tensor], mixture: torch.Tensor,
+                        estimate: torch.Tensor, enrolled: torch.Tensor) -> float:
+    """The :func:`confidence` of one extraction from its waveforms and the enrollment's speaker vector.
+
+    Shape: mixture, estimate ``(time,)`` or ``(1, time)`` (on the CPU); enrolled ``(1, dim)``.
+    """
+    mixture, estimate = mixture.reshape(1, -1).float(), estimate.reshape(1, -1).float()
+    est, res = vectors(torch.cat([estimate, mixture - estimate]))
+    return float(confidence(est, res, enrolled[0], si_sdr(estimate[0], mixture[0])))
 
 
 class SpeakerVectors:
@@ -96,11 +117,8 @@ def item_confidence(vectors: SpeakerVectors, estimate: torch.Tensor, item: dict)
 
     Shape: estimate ``(time,)``; ``item["mixture"]`` ``(time,)``.
     """
-    mixture = item["mixture"].reshape(1, -1)
-    estimate = estimate.reshape(1, -1).to(mixture.dtype)
     enrolled = item["ivector"][None] if vectors.extractor is not None else vectors(item["enrollment"].reshape(1, -1))
-    est, res = vectors(torch.cat([estimate, mixture - estimate]))
-    return float(confidence(est, res, enrolled[0]))
+    return waveform_confidence(vectors, item["mixture"], estimate, enrolled)
 
 
 class ConfidenceMeter:
@@ -120,9 +138,8 @@ class ConfidenceMeter:
         """Score one chunk. Shape: mixture, estimate ``(1, time)``."""
         if mixture.shape[-1] < MIN_SECONDS * self.sample_rate:
             return
-        mixture, estimate = mixture.reshape(1, -1).cpu(), estimate.reshape(1, -1).cpu()
-        est, res = self.vectors(torch.cat([estimate, mixture - estimate]))
-        self.total += float(confidence(est, res, self.enrollment[0])) * mixture.shape[-1]
+        self.total += waveform_confidence(self.vectors, mixture.cpu(), estimate.cpu(), self.enrollment) * \
+            mixture.shape[-1]
         self.weight += mixture.shape[-1]
 
     @property

@@ -86,7 +86,7 @@ def main() -> None:
     for r in wrong:
         print(f"  wrong talker: {r['mixture']} enrolled with {r['enrolled']}: SI-SDR {r['si_sdr_vs_enrolled']:.2f} dB "
               f"vs the enrolled speaker, {r['si_sdr_vs_other']:.2f} dB vs {r['other']}; confidence "
-              f"{r['confidence']:.3f}" + (" (flagged)" if r["flagged"] else " (not flagged)"))
+              f"{r['confidence']:.3g}" + (" (flagged)" if r["flagged"] else " (not flagged)"))
 
 
 if __name__ == "__main__":
