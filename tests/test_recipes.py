@@ -252,9 +252,10 @@ def test_tse_mini_end_to_end(tmp_path, caller, python):
                            "exp/tsenet_causal/model.pt", "--mixtures", "6", "--segment", "0.5"], cwd=tmp_path / "work",
                           env=recipe_env(), check=True, capture_output=True, text=True)
     assert "1 models, 6 mixtures of training voices each (0.5 s, seed 7); confused: " in done.stdout
-    rows = re.findall(r"^\| (.+) \| (\S+) \((\S+) to (\S+)\) \|$", done.stdout, re.M)
-    assert len(rows) == 3 + 6 * 4 and "sigmoid(8 side) * sigmoid((2 - d) / 1.5)" in [r[0] for r in rows]
+    rows = re.findall(r"^\| (.+) \| (\S+) \((\S+) to (\S+)\) \| (\S+) \|$", done.stdout, re.M)
+    assert len(rows) == 4 + 3 * 3 and any("s = sigmoid((2 - d) / 1.5)" in r[0] for r in rows)
     assert all(r[1] == "nan" or 0 <= float(r[1]) <= 1 for r in rows)
+    assert all(r[4] == "nan" or 0 <= float(r[4]) <= 100 for r in rows)  # right extractions of a louder target flagged
     # the blind baseline of the README, and the separator used as an extractor by i-vector selection
     work, recipe = tmp_path / "work", RECIPES / "tse_mini"
     blind = [*TINY_TCN, *FAST, "data.train.length=4", "data.valid.length=2", "data.train.segment=0.5",

@@ -13,8 +13,8 @@ from sepaudio.cli import main
 from sepaudio.data import create_dataset
 from sepaudio.extract import DEFAULT_MIN_CONFIDENCE
 from sepaudio.models import ConvTasNet
-from sepaudio.speaker.confidence import (SEPARATED_DB, ConfidenceMeter, SpeakerVectors, confidence, item_confidence,
-                                         kept_confusion, roc_auc, waveform_confidence)
+from sepaudio.speaker.confidence import (SEPARATED_DB, ConfidenceMeter, SpeakerVectors, confidence, cosine,
+                                         item_confidence, kept_confusion, roc_auc, waveform_confidence)
 from sepaudio.speaker.select import SelectExtractor
 
 from fakes import ivector_tse
@@ -57,12 +57,15 @@ def test_the_confidence_says_which_talker_was_returned(work):
     wrong = waveform_confidence(vectors, mixture, second, enrolled)
     unseparated = waveform_confidence(vectors, mixture, 0.7 * mixture, enrolled)  # the mixture back, scaled
     assert 0 < unseparated < DEFAULT_MIN_CONFIDENCE < right < 1 and wrong < right / 2, (right, wrong, unseparated)
-    # the two factors: the enrollment's side, and how far the estimate is from the mixture
+    # a clean extraction of a much louder talker: nearly the mixture, but what it left out is another voice
+    loud = first + 0.1 * second
+    assert waveform_confidence(vectors, loud, first, enrolled) > 10 * waveform_confidence(vectors, loud, loud, enrolled)
+    # the factors: the enrollment's side; the separation, kept up by a residual that is another voice
     est, res = vectors(torch.stack([first, second]))
     assert float(confidence(est, res, est, 0.0)) > 0.5 > float(confidence(est, res, res, 0.0))
-    db = torch.tensor([-10.0, SEPARATED_DB, 30.0])
-    torch.testing.assert_close(confidence(est, res, est, db) / float(confidence(est, res, est, -1e3)),
-                               torch.tensor([0.9997, 0.5, 0.0]), atol=1e-4, rtol=0)
+    side, apart = float(confidence(est, res, est, -1e3)), 1 - float(cosine(est, res).clamp(0, 1))
+    got = confidence(est, res, est, torch.tensor([-10.0, SEPARATED_DB, 30.0]))
+    torch.testing.assert_close(got, side * torch.tensor([1.0, 0.5 + 0.5 * apart, apart]), atol=1e-3, rtol=0)
     # a chunked recording's confidence is the length-weighted mean of its chunks'
     meter = ConfidenceMeter(vectors, enrolled, 8000)
     half = len(mixture) // 2

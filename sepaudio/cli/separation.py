@@ -65,10 +65,10 @@ def add_extract(sub) -> None:
                         "whose i-vector is nearest (cosine) the enrollment's")
     p.add_argument("--min-confidence", type=float, metavar="C",
                    help="warn of an extraction whose confidence is below C (default: the model's threshold, fitted "
-                        "by sepaudio evaluate --calibrate to accept 90 %% of its validation extractions; 0.01 for a "
+                        "by sepaudio evaluate --calibrate to accept 90 %% of its validation extractions; 0.15 for a "
                         "model never calibrated). The confidence, in (0, 1): how surely the enrollment sides with the "
-                        "estimate rather than with what it left out (speaker vectors), times how far the estimate "
-                        "is from the whole mixture (an extractor that separated nothing returns the mixture)")
+                        "estimate rather than with what it left out (speaker vectors), times whether it separated "
+                        "anything (an extractor that cannot tell the voices apart returns nearly the mixture)")
     add_processing_options(p)
     add_stream_options(p, "--mixture is a file or - (raw PCM on stdin), -o a file or - (raw PCM on stdout); the "
                           "enrollment is read once")

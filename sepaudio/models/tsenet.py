@@ -26,8 +26,8 @@ MIN_SECONDS, RELIABLE_SECONDS = 0.025, 1.0
 SILENT_RMS = 1e-4
 #: the extraction confidence threshold of a model not calibrated (``sepaudio evaluate --calibrate`` fits its own):
 #: about the 10th percentile of a trained tse_mini extractor's confidence on mixtures of its training voices (below
-#: it the two voices found are nearly alike, or the enrollment sides with what was left out)
-DEFAULT_CONFIDENCE_THRESHOLD = 0.01
+#: it the extractor returned nearly the mixture, or the enrollment sides with what was left out)
+DEFAULT_CONFIDENCE_THRESHOLD = 0.15
 
 
 @register_model("tsenet")

@@ -1,18 +1,22 @@
 """How sure an extraction is that it returned the enrolled talker.
 
-With ``e``, ``r`` and ``n`` the speaker vectors of the estimate, of the residual (the mixture minus the estimate: what
-the extractor left out) and of the enrollment, and ``d`` the SI-SDR of the estimate against the mixture (dB), the
-confidence is
+With ``e``, ``r`` and ``n`` the speaker vectors of the estimate, of the residual (what the extractor left out: the
+mixture minus the estimate scaled to its least-squares share of the mixture, so that a model's output gain does not
+leak the estimate into the residual) and of the enrollment, and ``d`` the SI-SDR of the estimate against the mixture
+(dB), the confidence is
 
-    ``sigmoid(SHARPNESS * (cos(e, n) - cos(r, n))) * sigmoid((SEPARATED_DB - d) / SEPARATED_SCALE_DB)``
+    ``sigmoid(SHARPNESS * (cos(e, n) - cos(r, n))) * (s + (1 - s) * (1 - max(cos(e, r), 0)))``,
+    ``s = sigmoid((SEPARATED_DB - d) / SEPARATED_SCALE_DB)``
 
 The first factor is the side the enrollment takes: about 1 when the estimate is the nearer voice, 0.5 at a tie, about
-0 when the residual is (the extractor swapped the talkers). The second is whether the extractor separated anything:
-an extractor that cannot tell two voices apart returns nearly the whole mixture (``d`` high), and which talker then
-dominates its output is left to their levels; an estimate that is one voice of a mixture of two at comparable levels
-scores ``d`` near 0 dB. The confidence lies in (0, 1). A plain ``cos(e, n)`` is not comparable across mixtures (two
-like voices are both near the enrollment). The constants were chosen on mixtures of tse_mini's training voices, never
-its test voices (docs/extraction.md; ``recipes/tse_mini/local/tune_confidence.py``).
+0 when the residual is (the extractor swapped the talkers). The second asks whether the extractor separated anything.
+An extractor that cannot tell two voices apart returns nearly the whole mixture: ``d`` is high, ``s`` near 0, and
+which talker dominates its output is then left to their levels. A clean extraction of a talker much louder than the
+rest has a high ``d`` too, but what it left out is another voice (``cos(e, r)`` low), which keeps the factor up; an
+estimate of one of two voices at comparable levels has ``d`` near 0 dB. The confidence lies in (0, 1). A plain
+``cos(e, n)`` is not comparable across mixtures (two like voices are both near the enrollment). The constants were
+chosen on mixtures of tse_mini's training voices, never its test voices (docs/extraction.md;
+``recipes/tse_mini/local/tune_confidence.py``).
 """
 from __future__ import annotations
 
@@ -22,14 +26,16 @@ import torch
 
 from ..metrics import si_sdr
 
-__all__ = ["cosine", "confidence", "waveform_confidence", "SHARPNESS", "SEPARATED_DB", "SEPARATED_SCALE_DB",
-           "SpeakerVectors", "item_confidence", "ConfidenceMeter", "roc_auc", "kept_confusion"]
+__all__ = ["cosine", "confidence", "confidence_inputs", "waveform_confidence", "SHARPNESS", "SEPARATED_DB",
+           "SEPARATED_SCALE_DB", "SpeakerVectors", "item_confidence", "ConfidenceMeter", "roc_auc", "kept_confusion"]
 
 #: how steeply the enrollment's side (cos(e, n) - cos(r, n)) moves the confidence from 0 to its full value
 SHARPNESS = 8.0
 #: the SI-SDR of the estimate against the mixture (dB) at which the separation factor is 1/2, and its scale (dB): the
 #: factor is 0.73 at ``SEPARATED_DB - SEPARATED_SCALE_DB`` and 0.27 at ``SEPARATED_DB + SEPARATED_SCALE_DB``
 SEPARATED_DB, SEPARATED_SCALE_DB = 2.0, 1.5
+#: a residual below this share of the mixture's energy (-60 dB) holds no voice: the estimate is the whole mixture
+LEFT_NOTHING = 1e-6
 #: below this length (25 ms, one analysis frame) a chunk gives no speaker vector and does not count
 MIN_SECONDS = 0.025
 
@@ -40,16 +46,37 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def confidence(estimate: torch.Tensor, residual: torch.Tensor, enrollment: torch.Tensor,
-               against_mixture_db: torch.Tensor | float) -> torch.Tensor:
-    """``sigmoid(SHARPNESS * (cos(estimate, enrollment) - cos(residual, enrollment))) * sigmoid((SEPARATED_DB -
-    against_mixture_db) / SEPARATED_SCALE_DB)`` (see the module docstring).
+               against_mixture_db: torch.Tensor | float, centre_db: float = SEPARATED_DB,
+               scale_db: float = SEPARATED_SCALE_DB) -> torch.Tensor:
+    """The confidence of the module docstring from the speaker vectors of estimate, residual and enrollment and the
+    SI-SDR (dB) of the estimate against the mixture (``centre_db`` / ``scale_db``: the separation factor's
+    constants, for tuning them).
 
     Shape: speaker vectors ``(..., dim)`` each, ``against_mixture_db`` ``(...)`` or a number -> ``(...)``.
     """
     side = torch.sigmoid(SHARPNESS * (cosine(estimate, enrollment) - cosine(residual, enrollment)))
-    separated = torch.sigmoid((SEPARATED_DB - torch.as_tensor(against_mixture_db, dtype=side.dtype)) /
-                              SEPARATED_SCALE_DB)
-    return side * separated
+    separated = torch.sigmoid((centre_db - torch.as_tensor(against_mixture_db, dtype=side.dtype)) / scale_db)
+    return side * (separated + (1 - separated) * (1 - cosine(estimate, residual).clamp(0, 1)))
+
+
+def confidence_inputs(vectors: Callable[[torch.Tensor], torch.Tensor], mixture: torch.Tensor,
+                      estimate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What :func:`confidence` takes besides the enrollment: the speaker vectors of the estimate and of the residual
+    (the mixture minus the estimate scaled to its least-squares share of it), and the estimate's SI-SDR against the
+    mixture (dB).
+
+    A residual with nothing in it (below ``LEFT_NOTHING`` of the mixture's energy) gets the estimate's vector: the
+    extractor found no second voice.
+
+    Shape: mixture, estimate ``(time,)`` or ``(1, time)`` -> ``(dim)``, ``(dim)``, ``()``.
+    """
+    mixture, estimate = mixture.reshape(1, -1).float(), estimate.reshape(1, -1).float()
+    share = (estimate * mixture).sum() / estimate.pow(2).sum().clamp_min(1e-12)
+    residual = mixture - share * estimate
+    est, res = vectors(torch.cat([estimate, residual]))
+    if residual.pow(2).sum() <= LEFT_NOTHING * mixture.pow(2).sum():  # no other voice left out: no vector of its own
+        res = est
+    return est, res, si_sdr(estimate[0], mixture[0])
 
 
 def waveform_confidence(vectors: Callable[[torch.Tensor], torch.Tensor], mixture: torch.Tensor,
@@ -58,9 +85,8 @@ def waveform_confidence(vectors: Callable[[torch.Tensor], torch.Tensor], mixture
 
     Shape: mixture, estimate ``(time,)`` or ``(1, time)`` (on the CPU); enrolled ``(1, dim)``.
     """
-    mixture, estimate = mixture.reshape(1, -1).float(), estimate.reshape(1, -1).float()
-    est, res = vectors(torch.cat([estimate, mixture - estimate]))
-    return float(confidence(est, res, enrolled[0], si_sdr(estimate[0], mixture[0])))
+    est, res, db = confidence_inputs(vectors, mixture, estimate)
+    return float(confidence(est, res, enrolled[0], db))
 
 
 class SpeakerVectors:

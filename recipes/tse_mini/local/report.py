@@ -29,9 +29,9 @@ def main() -> None:
     lines += [f"| {splits[split]} | {s['n']} | " + " | ".join(_cell(k, s.get(k)) for k, _ in columns) + " |"
               for split, s in summaries.items()]
     lines += ["", "Confidence of an extraction: sigmoid(8 (cos(estimate, enrollment) - cos(residual, enrollment))) of "
-              "i-vectors, the residual being the mixture minus the estimate, times sigmoid((2 - d) / 1.5), d the "
-              "SI-SDR (dB) of the estimate against the mixture (high when the estimate is nearly the whole "
-              "mixture: nothing separated); the AUC is how "
+              "i-vectors, the residual being what the extraction left out, times s + (1 - s) (1 - cos(estimate, "
+              "residual)) with s = sigmoid((2 - d) / 1.5), d the SI-SDR (dB) of the estimate against the mixture "
+              "(high when the estimate is nearly the whole mixture: nothing separated); the AUC is how "
               "well it tells right talkers from wrong ones, and the last column the "
               "confusion rate among the 90 % of extractions with the highest confidence (the accept rate of a "
               "threshold at the 10th percentile).", ""]
