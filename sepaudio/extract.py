@@ -189,9 +189,9 @@ def extraction_confidence(model: Any, mixture: Any, estimate: Any, enrollment: A
                           ) -> float:
     """The confidence of an extraction done in Python (``tse.extract(mixture, enrollment)``), as ``sepaudio
     extract`` reports it (:func:`sepaudio.speaker.confidence.confidence`, in (0, 1): the speaker vectors of the
-    estimate, of ``mixture - estimate`` and of the enrollment, i-vectors for an i-vector model, else the model's
-    speaker encoder, and how far the estimate is from the mixture); a low one says it may have returned another
-    talker, or not separated the voices at all.
+    estimate, of what it left out of the mixture and of the enrollment, i-vectors for an i-vector model, else the
+    model's speaker encoder, and how far the estimate is from the mixture); a low one says it may have returned
+    another talker, or not separated the voices at all.
 
     Args:
         model: the TseNet (or :class:`~sepaudio.speaker.select.SelectExtractor`) that extracted.

@@ -73,9 +73,10 @@ def confidence_inputs(vectors: Callable[[torch.Tensor], torch.Tensor], mixture: 
     mixture, estimate = mixture.reshape(1, -1).float(), estimate.reshape(1, -1).float()
     share = (estimate * mixture).sum() / estimate.pow(2).sum().clamp_min(1e-12)
     residual = mixture - share * estimate
-    est, res = vectors(torch.cat([estimate, residual]))
     if residual.pow(2).sum() <= LEFT_NOTHING * mixture.pow(2).sum():  # no other voice left out: no vector of its own
-        res = est
+        est = res = vectors(estimate)[0]
+    else:
+        est, res = vectors(torch.cat([estimate, residual]))
     return est, res, si_sdr(estimate[0], mixture[0])
 
 

@@ -25,7 +25,8 @@ from sepaudio.config import load_config
 from sepaudio.data import create_dataset
 from sepaudio.metrics import si_sdr
 from sepaudio.models.loading import load_model
-from sepaudio.speaker.confidence import SHARPNESS, SpeakerVectors, confidence, confidence_inputs, cosine, roc_auc
+from sepaudio.speaker.confidence import (SEPARATED_DB, SEPARATED_SCALE_DB, SHARPNESS, SpeakerVectors, confidence,
+                                         confidence_inputs, cosine, roc_auc)
 
 CENTRES_DB, SCALES_DB = (0.0, 2.0, 4.0), (1.0, 1.5, 2.0)
 
@@ -64,11 +65,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     data = load_config(args.config)["data"]
-    sets = {}
+    models, sets = [load_model(path).eval() for path in args.models], {}
     for name, levels in (("valid", data["valid"].get("snr_range", [-5, 5])), ("loud", [args.loud - 2, args.loud + 2])):
         dataset = create_dataset(data["name"], **{**data["valid"], "length": args.mixtures, "seed": args.seed,
                                                   "segment": args.segment, "snr_range": levels})
-        sets[name] = [features(load_model(path).eval(), dataset) for path in args.models]
+        sets[name] = [features(model, dataset) for model in models]
     confused = [100 * (1 - f["right"].float().mean().item()) for f in sets["valid"]]
     print(f"{len(args.models)} models, {args.mixtures} mixtures of training voices each ({args.segment} s, seed "
           f"{args.seed}); confused: {', '.join(f'{c:.1f} %' for c in confused)}\n")
@@ -85,8 +86,9 @@ def main() -> None:
     row("side = cos(e, n) - cos(r, n)", side)
     row("1 - cos(e, r)", lambda f: 1 - cosine(f["e"], f["r"]))
     row("-d (SI-SDR of the estimate against the mixture)", lambda f: -f["db"])
-    row(f"sigmoid({SHARPNESS:g} side) * s (no (1 - s) term), s = sigmoid((2 - d) / 1.5)",
-        lambda f: torch.sigmoid(SHARPNESS * side(f)) * torch.sigmoid((2 - f["db"]) / 1.5))
+    row(f"sigmoid({SHARPNESS:g} side) * s (no (1 - s) term), s = sigmoid(({SEPARATED_DB:g} - d) / "
+        f"{SEPARATED_SCALE_DB:g})",
+        lambda f: torch.sigmoid(SHARPNESS * side(f)) * torch.sigmoid((SEPARATED_DB - f["db"]) / SEPARATED_SCALE_DB))
     for c in CENTRES_DB:
         for s in SCALES_DB:
             row(f"sigmoid({SHARPNESS:g} side) * (s + (1 - s) (1 - cos(e, r))), s = sigmoid(({c:g} - d) / {s:g})",
