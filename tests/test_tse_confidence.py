@@ -105,6 +105,11 @@ def test_extract_with_select_writes_one_of_the_blind_outputs_and_its_confidence(
     assert min(float((got - o).abs().max()) for o in outputs) < 1e-3
     # bad inputs: no i-vector extractor, a TseNet where a blind separator is needed
     assert main(args) == 2 and "--ivector-model" in capsys.readouterr().err
+    for bad in ("nan", "inf"):  # a threshold that cannot compare: a usage error before anything runs
+        with pytest.raises(SystemExit) as exited:
+            main([*args, "--ivector-model", str(d / "ivector.pt"), "--min-confidence", bad, "-o", str(d / "b.wav")])
+        assert exited.value.code == 2 and f"'{bad}': give a finite number" in capsys.readouterr().err
+        assert not (d / "b.wav").exists()
     assert main(["extract", "--model", str(d / "tse.pt"), "--select", "ivector", "--ivector-model",
                  str(d / "ivector.pt"), "--mixture", str(d / "mix.wav"), "--enroll", str(work["a"][1]), "-o",
                  str(d / "x.wav")]) == 2

@@ -1,8 +1,8 @@
 """``sepaudio separate`` (blind separation) and ``sepaudio extract`` (target speaker extraction)."""
 from __future__ import annotations
 
-from .options import add_inputs, add_list, add_model, add_output, add_processing_options, add_stream_options, \
-    deprecated, input_paths
+from .options import FINITE, add_inputs, add_list, add_model, add_output, add_processing_options, \
+    add_stream_options, deprecated, input_paths
 
 __all__ = ["add_separate", "run_separate", "add_extract", "run_extract"]
 
@@ -63,7 +63,7 @@ def add_extract(sub) -> None:
     p.add_argument("--select", choices=["ivector"],  # sepaudio.speaker.select.SELECTIONS (not imported: torch)
                    help="separate, then select: --model is a blind separator, and the extraction is its output "
                         "whose i-vector is nearest (cosine) the enrollment's")
-    p.add_argument("--min-confidence", type=float, metavar="C",
+    p.add_argument("--min-confidence", type=FINITE, metavar="C",
                    help="warn of an extraction whose confidence is below C (default: the model's threshold, fitted "
                         "by sepaudio evaluate --calibrate to accept 90 %% of its validation extractions; 0.15 for a "
                         "model never calibrated). The confidence, in (0, 1): how surely the enrollment sides with the "
